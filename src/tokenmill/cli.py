@@ -1,0 +1,30 @@
+"""Command line: `tokenmill serve | models`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tokenmill", description="A token factory: serve LLMs over an OpenAI-compatible API.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    from tokenmill.modelstore.commands import add_models_parser
+
+    add_models_parser(sub)
+
+    from tokenmill.api.serve_command import add_serve_parser
+
+    add_serve_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
