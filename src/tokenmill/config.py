@@ -1,0 +1,48 @@
+"""The one settings object of a tokenmill server, built from CLI flags (and later a YAML file)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass, field
+
+from tokenmill.engine.config import EngineConfig
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(slots=True)
+class ServeSettings:
+    engine: EngineConfig
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    replicas: int = 1
+    max_queued_requests: int = 256
+    log_level: str = "info"
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Refuse settings that are unsafe or cannot work, saying what to change."""
+        if not self.api_key and not is_loopback(self.host):
+            raise ConfigError(f"refusing to listen on {self.host} without an API key: anyone who can reach it could use "
+                              "the server. Pass --api-key KEY (or set TOKENMILL_API_KEY), or listen on 127.0.0.1.")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"--port must be in 1..65535, got {self.port}")
+        if self.replicas < 1:
+            raise ConfigError("--replicas must be at least 1")
+
+
+def is_loopback(host: str) -> bool:
+    """True if host names only this machine (127.0.0.0/8, ::1, localhost)."""
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
+        except OSError:
+            return False

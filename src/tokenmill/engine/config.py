@@ -1,0 +1,21 @@
+"""Settings of one engine instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class EngineConfig:
+    model_path: str
+    model_name: str = ""
+    device: str = "auto"
+    dtype: str = "auto"
+    kv_cache_bytes: int = 512 * 1024**2
+    block_size: int = 16
+    max_num_seqs: int = 128
+    max_num_batched_tokens: int = 512
+    max_model_len: int = 0  # 0: the model's own context length
+    enable_prefix_caching: bool = True
+    num_threads: int = 0  # 0: leave PyTorch's default
+    seed: int = 0

@@ -1,0 +1,111 @@
+"""The request pipeline between HTTP and the engine.
+
+Today it has the stages the serving core needs: admit (queue bound), dispatch to an engine
+replica, and detokenize with stop strings. Authentication, rate limits, moderation, routing
+and metering slot in here as stages of their own (see docs/ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+
+from tokenmill.api.errors import APIError
+from tokenmill.api.metrics import Metrics
+from tokenmill.engine.client import EngineClient
+from tokenmill.engine.detokenizer import IncrementalDetokenizer
+from tokenmill.engine.messages import EngineRequest, Logprob
+from tokenmill.engine.params import SamplingParams
+from tokenmill.engine.tokenizer import Tokenizer
+
+
+@dataclass(slots=True)
+class Generation:
+    """One request as the pipeline carries it."""
+
+    request_id: str
+    prompt_token_ids: list[int]
+    params: SamplingParams
+    stop: list[str] = field(default_factory=list)
+    cache_salt: str = ""
+
+
+@dataclass(slots=True)
+class Delta:
+    text: str
+    token_ids: list[int]
+    logprobs: list[Logprob] | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    def as_dict(self) -> dict:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": self.cached_tokens}}
+
+
+class Pipeline:
+    def __init__(self, engine: EngineClient, tokenizer: Tokenizer, metrics: Metrics, max_queued: int) -> None:
+        self.engine = engine
+        self.tokenizer = tokenizer
+        self.metrics = metrics
+        self.max_in_flight = engine.config.max_num_seqs * engine.num_replicas + max_queued
+
+    @property
+    def max_model_len(self) -> int:
+        return self.engine.ready.max_model_len
+
+    def admit(self, gen: Generation) -> None:
+        """Refuse work the engine cannot take, before any of it is done."""
+        n, m = len(gen.prompt_token_ids), gen.params.max_tokens
+        if n + m > self.max_model_len:
+            raise APIError(400, f"this model's maximum context length is {self.max_model_len} tokens; the request "
+                                f"has {n} prompt tokens and asks for {m} completion tokens ({n + m} in all). "
+                                "Shorten the prompt or lower max_tokens.", param="messages", code="context_length_exceeded")
+        if self.engine.num_in_flight >= self.max_in_flight:
+            self.metrics.rejected.inc()
+            raise APIError(503, "the server is at capacity; retry shortly", code="overloaded", headers={"Retry-After": "1"})
+
+    async def run(self, gen: Generation, usage: Usage) -> AsyncIterator[Delta]:
+        """Generate an admitted request, yielding text deltas; the last carries finish_reason. Fills usage."""
+        started = time.perf_counter()
+        first_token_s = None
+        outcome = "error"
+        usage.prompt_tokens = len(gen.prompt_token_ids)
+        detok = IncrementalDetokenizer(self.tokenizer, gen.prompt_token_ids, gen.stop)
+        request = EngineRequest(request_id=gen.request_id, prompt_token_ids=gen.prompt_token_ids,
+                                params=gen.params, cache_salt=gen.cache_salt)
+        try:
+            async with aclosing(self.engine.generate(request)) as stream:
+                async for out in stream:
+                    if out.error:
+                        raise APIError(400 if out.finish_reason == "rejected" else 500, out.error)
+                    if out.token_ids and first_token_s is None:
+                        first_token_s = time.perf_counter()
+                        usage.cached_tokens = out.num_cached_tokens
+                    usage.completion_tokens += len(out.token_ids)
+                    piece = detok.push(out.token_ids)
+                    if piece.stopped:
+                        outcome = "stop"
+                        yield Delta(piece.text, out.token_ids, out.logprobs, "stop")
+                        return  # leaving the engine stream aborts the request there
+                    finish = out.finish_reason
+                    text = piece.text + (detok.finish() if finish else "")
+                    if finish:
+                        outcome = finish
+                    yield Delta(text, out.token_ids, out.logprobs, finish)
+                    if finish:
+                        return
+        except GeneratorExit:
+            outcome = "aborted"
+            raise
+        finally:
+            self.metrics.observe_request(outcome, started, first_token_s, usage)
