@@ -213,3 +213,53 @@ def test_hf_directory_gives_the_same_tokenizer(tokenizer: Tokenizer, hf_referenc
 def test_unknown_path_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="tokenizer.json"):
         load_tokenizer(tmp_path)
+
+
+def test_sentencepiece_directory(sentencepiece_tokenizer: Tokenizer):
+    tok = sentencepiece_tokenizer
+    assert tok.add_bos and tok.bos_token_id == tok.token_to_id("<s>")
+    assert tok.eos_token_ids == [tok.token_to_id("</s>")]
+    assert tok.strips_leading_space
+    for text in ["Hello world", "The cat sat.\nOn the mat", "Paris 🎉 é 你好"]:
+        ids = tok.encode(text)
+        assert ids[0] == tok.bos_token_id
+        assert tok.decode(ids) == text
+        # '▁' is a space and '<0xF0>' one byte, so the bytes rebuild the text (plus the prefix space).
+        assert b"".join(tok.token_bytes(i) for i in ids[1:]).decode() == " " + text
+    assert tok.apply_chat_template([{"role": "user", "content": "hi"}]) == "[user] hi</s>"
+
+
+@pytest.fixture(scope="module")
+def smollm_vocab(model_path) -> dict:
+    from gguf import GGUFReader
+
+    fields = GGUFReader(model_path).fields
+    return {key: fields[f"tokenizer.ggml.{key}"].contents() for key in ("tokens", "token_type", "merges")}
+
+
+@pytest.mark.parametrize(("pre", "bos_by_default"), [("qwen2", False), ("llama-bpe", True), ("tekken", True)])
+def test_other_gguf_pre_tokenizers_match_transformers(smollm_vocab, tmp_path, pre: str, bos_by_default: bool):
+    # The same vocabulary under another family's pre-tokenizer: checks that the regex and options
+    # picked for each `tokenizer.ggml.pre` value split text as transformers does.
+    transformers = pytest.importorskip("transformers")
+    from gguf import GGUFWriter
+
+    path = tmp_path / f"{pre}.gguf"
+    writer = GGUFWriter(path, "llama")
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre(pre)
+    writer.add_token_list(smollm_vocab["tokens"])
+    writer.add_token_types(smollm_vocab["token_type"])
+    writer.add_token_merges(smollm_vocab["merges"])
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    tok = load_tokenizer(path)
+    assert tok.add_bos == bos_by_default  # llama.cpp's default when the file does not say
+    ref = transformers.AutoTokenizer.from_pretrained(str(tmp_path), gguf_file=path.name)
+    for text in CORPUS:
+        assert tok.encode(text, add_special_tokens=False) == ref.encode(text, add_special_tokens=False), text

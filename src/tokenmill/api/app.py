@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, aclosing
 
 import msgspec
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
+from tokenmill.api.auth import APIKeyMiddleware
 from tokenmill.api.errors import APIError, install_error_handlers
 from tokenmill.api.metrics import Metrics
 from tokenmill.api.responses import LogprobsBuilder, ResponseShape
@@ -50,15 +51,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app = FastAPI(title="tokenmill", lifespan=lifespan)
     app.state.server = state
     install_error_handlers(app)
+    if settings.api_key:
+        app.add_middleware(APIKeyMiddleware, api_key=settings.api_key)
     served = settings.engine.model_name
-
-    def authenticate(request: Request) -> None:
-        if not settings.api_key:
-            return
-        header = request.headers.get("authorization", "")
-        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        if not hmac.compare_digest(token.encode(), settings.api_key.encode()):
-            raise APIError(401, "invalid API key: send it as 'Authorization: Bearer <key>'", code="invalid_api_key")
 
     def check_model(name: str) -> None:
         if name != served:
@@ -75,13 +70,20 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def metrics() -> Response:
         return Response(state.metrics.render(state.engine), media_type="text/plain; version=0.0.4")
 
-    @app.get("/v1/models", dependencies=[Depends(authenticate)])
-    async def models() -> dict:
-        ready = state.engine.ready
-        return {"object": "list", "data": [{"id": served, "object": "model", "created": state.started,
-                                            "owned_by": "tokenmill", "max_model_len": ready.max_model_len}]}
+    def model_card() -> dict:
+        return {"id": served, "object": "model", "created": state.started, "owned_by": "tokenmill",
+                "max_model_len": state.pipeline.max_model_len}
 
-    @app.post("/v1/chat/completions", dependencies=[Depends(authenticate)])
+    @app.get("/v1/models")
+    async def models() -> dict:
+        return {"object": "list", "data": [model_card()]}
+
+    @app.get("/v1/models/{name:path}")
+    async def model(name: str) -> dict:
+        check_model(name)
+        return model_card()
+
+    @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         check_model(body.model)
         if body.tools:
@@ -93,7 +95,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         prompt_ids = state.tokenizer.encode(text, add_special_tokens=False)
         return await _complete(body, prompt_ids, request, chat=True)
 
-    @app.post("/v1/completions", dependencies=[Depends(authenticate)])
+    @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request) -> Response:
         check_model(body.model)
         if body.echo:
@@ -124,9 +126,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
         state.pipeline.admit(gen)
         shape = ResponseShape.new(chat, request_id, served)
         if body.stream:
+            async def release() -> None:  # frees the admitted place if the client left before the body started
+                state.pipeline.release(gen)
+
             return StreamingResponse(_stream(gen, shape, body.include_usage), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        return await _until_done_or_disconnect(_full(gen, shape), request)
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                                     background=BackgroundTask(release))
+        try:
+            return await _until_done_or_disconnect(_full(gen, shape), request)
+        finally:
+            state.pipeline.release(gen)
 
     async def _full(gen: Generation, shape: ResponseShape) -> Response:
         usage = Usage()
@@ -149,9 +158,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
         try:
             async with aclosing(state.pipeline.run(gen, usage)) as deltas:
                 async for delta in deltas:
-                    if not delta.text and not delta.finish_reason and not first:
-                        continue
                     lp = logprobs.add(delta.logprobs) if logprobs and delta.logprobs else None
+                    if not delta.text and not delta.finish_reason and not first and lp is None:
+                        continue  # text held back (a split character, a possible stop string): nothing to say yet
                     yield _sse(shape.chunk(delta.text, lp, delta.finish_reason, first=first, usage_field=include_usage))
                     first = False
         except APIError as exc:  # headers are gone: report in-band, as OpenAI does

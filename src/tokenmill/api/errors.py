@@ -35,6 +35,10 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     param = ".".join(loc) or None
     if first.get("type") == "json_invalid":
         return APIError(400, "the request body is not valid JSON: " + first.get("msg", ""), code="invalid_json").response()
+    if param is None and first.get("type") in ("model_attributes_type", "dict_type", "missing"):
+        # FastAPI reads JSON only under a JSON content type; curl -d sends form encoding by default
+        return APIError(400, "the request body must be a JSON object, sent with 'Content-Type: application/json'",
+                        code="invalid_json").response()
     msg = first.get("msg", "invalid request")
     where = f"parameter '{param}'" if param else "the request body"
     return APIError(400, f"{where}: {msg}", param=param, code="invalid_parameter").response()

@@ -46,15 +46,15 @@ def parse_bytes(text: str) -> int:
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     from tokenmill.modelstore.store import resolve_model
 
+    settings = ServeSettings(EngineConfig(model_path=""), host=args.host, port=args.port, api_key=args.api_key,
+                             replicas=args.replicas, max_queued_requests=args.max_queued_requests, log_level=args.log_level)
+    settings.validate()  # before the model store: refused settings must not pull or load anything
     resolved = resolve_model(args.model)
-    engine = EngineConfig(
+    settings.engine = EngineConfig(
         model_path=str(resolved.path), model_name=args.served_model_name or resolved.name, device=args.device,
         dtype=args.dtype, kv_cache_bytes=parse_bytes(args.kv_cache_memory), block_size=args.block_size,
         max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
         max_model_len=args.max_model_len, enable_prefix_caching=not args.no_prefix_caching, num_threads=args.threads)
-    settings = ServeSettings(engine, host=args.host, port=args.port, api_key=args.api_key, replicas=args.replicas,
-                             max_queued_requests=args.max_queued_requests, log_level=args.log_level)
-    settings.validate()
     return settings
 
 

@@ -97,7 +97,7 @@ class LLMEngine:
         if seq is None:
             return None
         self.scheduler.finish(seq, "abort")
-        return self._output(seq, [], None)
+        return self._output(seq, [], "abort")
 
     @property
     def has_work(self) -> bool:

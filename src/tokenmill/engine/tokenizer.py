@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -56,18 +57,26 @@ _GPT4O_SPLIT = (
     r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
-# tokenizer.ggml.pre -> (digits one by one first?, split regex, ignore_merges), as in llama.cpp's
-# llama-vocab.cpp. "default" is what old files say; we read it as plain GPT-2, as transformers does.
-_GGUF_PRE_TOKENIZERS: dict[str, tuple[bool, str, bool]] = {
-    **{name: (False, _GPT2_SPLIT, False) for name in ("default", "gpt2", "mpt", "olmo", "jais")},
-    **{name: (True, _GPT2_SPLIT, False) for name in (
+# tokenizer.ggml.pre -> how llama.cpp's llama-vocab.cpp pre-tokenizes for it. "default" is what old
+# files say; we read it as plain GPT-2, as transformers does.
+@dataclass(frozen=True, slots=True)
+class _PreTokenizer:
+    split_digits: bool  # isolate every digit first (\p{N}), as the StarCoder family does
+    regex: str
+    ignore_merges: bool = False  # a word that is itself in the vocabulary is one token
+    add_bos: bool = False  # llama.cpp's default when the file has no tokenizer.ggml.add_bos_token
+
+
+_GGUF_PRE_TOKENIZERS: dict[str, _PreTokenizer] = {
+    **{name: _PreTokenizer(False, _GPT2_SPLIT) for name in ("default", "gpt2", "mpt", "olmo", "jais")},
+    **{name: _PreTokenizer(True, _GPT2_SPLIT) for name in (
         "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b")},
-    **{name: (False, _LLAMA3_SPLIT, True) for name in (
-        "llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "pixtral")},
-    **{name: (False, _QWEN2_SPLIT, False) for name in (
+    **{name: _PreTokenizer(False, _LLAMA3_SPLIT, ignore_merges=True, add_bos=True) for name in (
+        "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "dbrx", "smaug-bpe")},
+    **{name: _PreTokenizer(False, _QWEN2_SPLIT) for name in (
         "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez", "hunyuan")},
-    "tekken": (False, _TEKKEN_SPLIT, True),
-    "gpt-4o": (False, _GPT4O_SPLIT, False),
+    "tekken": _PreTokenizer(False, _TEKKEN_SPLIT, ignore_merges=True, add_bos=True),
+    "gpt-4o": _PreTokenizer(False, _GPT4O_SPLIT),
 }
 
 
@@ -126,8 +135,8 @@ def _tojson(x: Any, ensure_ascii: bool = False, indent: int | None = None,
     return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
-def _strftime_now(format: str) -> str:
-    return datetime.now().strftime(format)
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
 
 
 def compile_chat_template(source: str) -> jinja2.Template:
@@ -176,6 +185,7 @@ class Tokenizer:
         self.eos_token_ids: list[int] = list(dict.fromkeys(eos_token_ids))
         self.add_bos = add_bos and bos_token_id is not None
         self.chat_template = chat_template
+        # Ids the tokenizer knows; a model's embedding may have a few more rows (padding).
         self.vocab_size = vocab_size if vocab_size is not None else backend.get_vocab_size(with_added_tokens=True)
         # A sentencepiece decoder drops the space that starts a sequence; the detokenizer needs to know.
         self.strips_leading_space = strips_leading_space
@@ -205,6 +215,7 @@ class Tokenizer:
         return self.id_to_bytes[token_id] if 0 <= token_id < len(self.id_to_bytes) else b""
 
     def token_to_id(self, text: str) -> int | None:
+        """The id of a vocabulary entry spelled exactly `text`, if there is one."""
         return self.backend.token_to_id(text)
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
@@ -249,20 +260,15 @@ class Tokenizer:
                 self._template = compile_chat_template(self.chat_template)
             except jinja2.TemplateSyntaxError as e:
                 raise ChatTemplateError(f"the model's chat template does not compile: {e}") from e
+        variables = {"bos_token": self.bos_token or "", "eos_token": self.eos_token or "", **kwargs}
+        messages = [_flatten_content(m) for m in messages]
         try:
             return self._template.render(
-                messages=[_flatten_content(m) for m in messages],
-                tools=tools,
-                add_generation_prompt=add_generation_prompt,
-                bos_token=self.bos_token or "",
-                eos_token=self.eos_token or "",
-                **kwargs,
+                messages=messages, tools=tools, add_generation_prompt=add_generation_prompt, **variables
             )
-        except ChatTemplateError:
-            raise
-        except jinja2.TemplateError as e:
+        except jinja2.TemplateError as e:  # raise_exception() in the template, or an undefined name
             raise ChatTemplateError(f"the chat template rejected these messages: {e}") from e
-        except (TypeError, KeyError, AttributeError) as e:
+        except Exception as e:  # the template did arithmetic on what the messages gave it, e.g. None + str
             raise ChatTemplateError(f"the chat template could not render these messages ({type(e).__name__}: {e})") from e
 
 
@@ -302,7 +308,7 @@ def _load_gguf(path: Path) -> Tokenizer:
         raise ValueError(
             f"{path.name}: pre-tokenizer {pre!r} is not supported; known: {sorted(_GGUF_PRE_TOKENIZERS)}"
         )
-    split_digits, split_regex, ignore_merges = _GGUF_PRE_TOKENIZERS[pre]
+    pre_tokenizer = _GGUF_PRE_TOKENIZERS[pre]
 
     tokens: list[str] = meta["tokenizer.ggml.tokens"]
     token_types: list[int] = meta.get("tokenizer.ggml.token_type") or [1] * len(tokens)
@@ -316,14 +322,14 @@ def _load_gguf(path: Path) -> Tokenizer:
         vocab.setdefault(token, i)
     merges = [tuple(m.split(" ", 1)) for m in meta.get("tokenizer.ggml.merges", [])]
 
-    backend = BackendTokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=ignore_merges))
+    backend = BackendTokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=pre_tokenizer.ignore_merges))
     steps: list[pre_tokenizers.PreTokenizer] = []
-    if split_digits:
+    if pre_tokenizer.split_digits:
         steps.append(pre_tokenizers.Digits(individual_digits=True))
-    if split_regex == _GPT2_SPLIT:
+    if pre_tokenizer.regex == _GPT2_SPLIT:  # ByteLevel's own regex is GPT-2's
         steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
     else:
-        steps.append(pre_tokenizers.Split(Regex(split_regex), behavior="isolated"))
+        steps.append(pre_tokenizers.Split(Regex(pre_tokenizer.regex), behavior="isolated"))
         steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False))
     backend.pre_tokenizer = steps[0] if len(steps) == 1 else pre_tokenizers.Sequence(steps)
     backend.decoder = decoders.ByteLevel()
@@ -346,8 +352,7 @@ def _load_gguf(path: Path) -> Tokenizer:
         backend,
         bos_token_id=token_id("bos_token_id"),
         eos_token_ids=eos_ids,
-        # llama.cpp adds no BOS to a BPE vocabulary unless the file says to (tekken always does).
-        add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", pre == "tekken")),
+        add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", pre_tokenizer.add_bos)),
         chat_template=meta.get("tokenizer.chat_template"),
         vocab_size=len(tokens),
     )

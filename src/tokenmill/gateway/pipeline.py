@@ -7,6 +7,7 @@ and metering slot in here as stages of their own (see docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -58,21 +59,30 @@ class Pipeline:
         self.tokenizer = tokenizer
         self.metrics = metrics
         self.max_in_flight = engine.config.max_num_seqs * engine.num_replicas + max_queued
+        # admitted but not yet handed to the engine: counted so that a burst cannot all pass the check
+        self.reserved: set[str] = set()
 
     @property
     def max_model_len(self) -> int:
-        return self.engine.ready.max_model_len
+        """The longest sequence one request can have: the model's context, or less if the KV cache is smaller."""
+        ready = self.engine.ready
+        return min(ready.max_model_len, ready.num_blocks * ready.block_size)
 
     def admit(self, gen: Generation) -> None:
-        """Refuse work the engine cannot take, before any of it is done."""
+        """Refuse work the engine cannot take, before any of it is done; else reserve its place."""
         n, m = len(gen.prompt_token_ids), gen.params.max_tokens
         if n + m > self.max_model_len:
             raise APIError(400, f"this model's maximum context length is {self.max_model_len} tokens; the request "
                                 f"has {n} prompt tokens and asks for {m} completion tokens ({n + m} in all). "
                                 "Shorten the prompt or lower max_tokens.", param="messages", code="context_length_exceeded")
-        if self.engine.num_in_flight >= self.max_in_flight:
+        if self.engine.num_in_flight + len(self.reserved) >= self.max_in_flight:
             self.metrics.rejected.inc()
             raise APIError(503, "the server is at capacity; retry shortly", code="overloaded", headers={"Retry-After": "1"})
+        self.reserved.add(gen.request_id)
+
+    def release(self, gen: Generation) -> None:
+        """Give back an admitted request's place if run() never took it (the client left first)."""
+        self.reserved.discard(gen.request_id)
 
     async def run(self, gen: Generation, usage: Usage) -> AsyncIterator[Delta]:
         """Generate an admitted request, yielding text deltas; the last carries finish_reason. Fills usage."""
@@ -84,6 +94,8 @@ class Pipeline:
         request = EngineRequest(request_id=gen.request_id, prompt_token_ids=gen.prompt_token_ids,
                                 params=gen.params, cache_salt=gen.cache_salt)
         try:
+            # the engine registers the request before its first await, so the place passes over without a gap
+            self.reserved.discard(gen.request_id)
             async with aclosing(self.engine.generate(request)) as stream:
                 async for out in stream:
                     if out.error:
@@ -104,8 +116,9 @@ class Pipeline:
                     yield Delta(text, out.token_ids, out.logprobs, finish)
                     if finish:
                         return
-        except GeneratorExit:
-            outcome = "aborted"
+        except (GeneratorExit, asyncio.CancelledError):  # closed early, or cancelled by a client disconnect
+            if outcome == "error":  # no finish reason reached the client yet
+                outcome = "aborted"
             raise
         finally:
             self.metrics.observe_request(outcome, started, first_token_s, usage)
