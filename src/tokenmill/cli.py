@@ -1,4 +1,4 @@
-"""Command line: `tokenmill serve | models`."""
+"""Command line: `tokenmill serve | models | bench`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ def _build_parser() -> argparse.ArgumentParser:
     from tokenmill.api.serve_command import add_serve_parser
 
     add_serve_parser(sub)
+
+    from tokenmill.bench.command import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 

@@ -33,6 +33,8 @@ class ServeSettings:
             raise ConfigError(f"--port must be in 1..65535, got {self.port}")
         if self.replicas < 1:
             raise ConfigError("--replicas must be at least 1")
+        if self.max_queued_requests < 0:
+            raise ConfigError(f"--max-queued-requests must be 0 or more, got {self.max_queued_requests}")
 
 
 def is_loopback(host: str) -> bool:

@@ -73,6 +73,18 @@ class Server:
     def url(self) -> str:
         return self.base_url + "/v1"
 
+    @property
+    def engine_pids(self) -> list[int]:
+        """The engine processes (multiprocessing spawns them; its resource tracker is the other child)."""
+        pids = []
+        for pid in sorted(self.children):
+            try:
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    pids.append(pid)
+            except OSError:
+                pass
+        return pids
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -143,7 +155,7 @@ def start_server(tmp_dir: Path, *flags: str) -> Server:
             raise RuntimeError(f"the server did not answer /health within {STARTUP_TIMEOUT_S} s:\n{server.log()[-3000:]}")
         time.sleep(0.25)
     server.children = descendants(proc.pid)
-    assert server.children, "the server started no engine process"
+    assert server.engine_pids, "the server started no engine process"
     return server
 
 
@@ -163,9 +175,12 @@ def spawn_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
 
 
 @pytest.fixture(scope="session")
-def server(spawn_server) -> Server:
+def server(spawn_server) -> Iterator[Server]:
     """The shared server: 64 sequences per step, a small KV cache and a 256-token context."""
-    return spawn_server("--max-num-seqs", "64", "--kv-cache-memory", "256MiB", "--max-model-len", str(MAX_MODEL_LEN))
+    server = spawn_server("--max-num-seqs", "64", "--kv-cache-memory", "256MiB", "--max-model-len", str(MAX_MODEL_LEN))
+    yield server
+    # the API process dying without any shutdown must still take its engine process with it
+    server.stop(signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")

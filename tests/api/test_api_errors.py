@@ -41,6 +41,9 @@ def test_body_sent_without_json_content_type_is_400_saying_so(base_url, model):
     ("max_tokens", "ten"), ("max_tokens", -1), ("max_tokens", 0), ("temperature", 5), ("temperature", "hot"),
     ("top_p", 0), ("n", 2), ("stream", "maybe"), ("stop", 5), ("messages", "Hi"), ("messages", []),
     ("presence_penalty", 3), ("top_logprobs", 50), ("seed", "abc"),
+    # not supported yet: refused rather than silently ignored
+    ("response_format", {"type": "json_object"}), ("logit_bias", {"42": -100}),
+    ("tools", [{"type": "function", "function": {"name": "f", "parameters": {}}}]),
 ])
 def test_invalid_parameter_is_400_naming_it(base_url, model, param, value):
     body = {"model": model, "messages": QUESTION, "max_tokens": 4, param: value}

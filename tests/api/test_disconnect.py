@@ -64,10 +64,14 @@ def test_client_giving_up_on_a_non_streamed_request_aborts_it(server, model):
 def test_many_streams_leaving_at_once_are_all_freed(server, model):
     before = server.wait_idle()
     with httpx.Client(timeout=120) as http, ExitStack() as streams:
+        readers = []  # kept alive: a dropped line iterator would close its connection early
         for _ in range(8):
             r = streams.enter_context(http.stream("POST", server.url + "/chat/completions", json=long_request(model, True)))
             assert r.status_code == 200
-            next(r.iter_lines())
+            readers.append(r.iter_lines())
+        for lines in readers:
+            next(lines)
+        assert server.metrics()["tokenmill_requests_running"] == 8
     after = server.wait_idle(timeout_s=15)
     assert after.get(ABORTED, 0) == before.get(ABORTED, 0) + 8
     assert_still_serving(server, model)

@@ -26,6 +26,18 @@ def stream_chat(client: openai.OpenAI, **kwargs) -> tuple[str, str | None, list,
     return "".join(text), finish, logprobs, usage
 
 
+def warm(client: openai.OpenAI, model: str, *, messages: list[dict] | None = None, prompt: str | None = None) -> None:
+    """Put this prompt's blocks in the prefix cache, so the requests compared next all start from the same cached prefix.
+
+    Whether a cache hit changes the output is tested on its own (test_repeated_greedy_request_gives_the_same_text);
+    here it would blur what a failure means.
+    """
+    if messages is not None:
+        client.chat.completions.create(model=model, messages=messages, max_tokens=1)
+    else:
+        client.completions.create(model=model, prompt=prompt, max_tokens=1)
+
+
 def test_chat_completion(client, model, chat_tokens):
     r = client.chat.completions.create(model=model, messages=QUESTION, max_tokens=16, temperature=0)
     assert r.object == "chat.completion" and r.id.startswith("chatcmpl-") and r.model == model
@@ -39,11 +51,24 @@ def test_chat_completion(client, model, chat_tokens):
 
 
 def test_stream_equals_non_stream(client, model):
+    warm(client, model, messages=STORY)
     full = client.chat.completions.create(model=model, messages=STORY, max_tokens=24, temperature=0)
     text, finish, _, usage = stream_chat(client, model=model, messages=STORY, max_tokens=24, temperature=0)
     assert text == full.choices[0].message.content
     assert finish == full.choices[0].finish_reason == "length"
     assert (usage.prompt_tokens, usage.completion_tokens) == (full.usage.prompt_tokens, 24)
+
+
+def test_streamed_chinese_and_emoji_equal_the_full_text(client, model):
+    for prompt in ("长城是中国古代的", "Emoji list: 🍎 🍌 🍇 🍓 🍒"):
+        warm(client, model, prompt=prompt)
+        full = client.completions.create(model=model, prompt=prompt, max_tokens=24, temperature=0).choices[0].text
+        parts = [c.choices[0].text for c in client.completions.create(model=model, prompt=prompt, max_tokens=24,
+                                                                        temperature=0, stream=True)]
+        assert "".join(parts) == full
+        assert any(ord(ch) > 0x2E80 for ch in full)  # the model did answer in CJK / emoji
+        # a character split across tokens is never sent half-done (only a cut at max_tokens may leave one)
+        assert "\ufffd" not in full.rstrip("\ufffd") and not any("\ufffd" in p for p in parts[:-1])
 
 
 def test_stream_chunks_are_openai_shaped(client, model):
@@ -73,19 +98,28 @@ def test_second_identical_long_prompt_is_served_from_the_prefix_cache(client, mo
     assert first.usage.prompt_tokens_details.cached_tokens == 0
     cached = second.usage.prompt_tokens_details.cached_tokens
     assert 32 <= cached < second.usage.prompt_tokens
-    assert second.choices[0].text == first.choices[0].text
+
+
+def test_repeated_greedy_request_gives_the_same_text(client, model):
+    # the second of each pair is served partly from the prefix cache: that must not change the answer
+    for prompt in ("My grandmother kept a notebook of recipes, letters and small drawings. On the first page she wrote",
+                   "List of things to pack for a camping trip in the mountains during late autumn, with reasons:"):
+        first, second = (client.completions.create(model=model, prompt=prompt, max_tokens=16, temperature=0)
+                         for _ in range(2))
+        assert second.usage.prompt_tokens_details.cached_tokens > 0
+        assert second.choices[0].text == first.choices[0].text, prompt
 
 
 def test_chat_prefix_cache_reported_in_usage(client, model):
     messages = [{"role": "user", "content": f"{uuid.uuid4().hex}: summarise the plot of Hamlet in one sentence, please."}]
-    first = client.chat.completions.create(model=model, messages=messages, max_tokens=8, temperature=0)
-    second = client.chat.completions.create(model=model, messages=messages, max_tokens=8, temperature=0)
+    first = client.chat.completions.create(model=model, messages=messages, max_tokens=2)
+    second = client.chat.completions.create(model=model, messages=messages, max_tokens=2)
     assert second.usage.prompt_tokens_details.cached_tokens >= 32
     assert second.usage.prompt_tokens_details.cached_tokens > first.usage.prompt_tokens_details.cached_tokens
-    assert second.choices[0].message.content == first.choices[0].message.content
 
 
 def test_stop_string_is_never_emitted_and_cuts_the_greedy_text(client, model):
+    warm(client, model, messages=STORY)
     unstopped = client.chat.completions.create(model=model, messages=STORY, max_tokens=32, temperature=0,
                                                extra_body={"ignore_eos": True}).choices[0].message.content
     stop = unstopped[len(unstopped) // 2:len(unstopped) // 2 + 5]  # most likely spans a token boundary
@@ -126,6 +160,7 @@ def test_completion_logprobs(client, model):
     lp = r.choices[0].logprobs
     assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == r.usage.completion_tokens == 4
     assert "".join(lp.tokens) == r.choices[0].text
+    assert lp.text_offset == [len("".join(lp.tokens[:i])) for i in range(4)]
     assert all(len(top) == 2 and max(top.values()) <= 0 for top in lp.top_logprobs)
 
 
@@ -134,12 +169,13 @@ def test_seed_makes_sampling_reproducible(client, model):
         return client.chat.completions.create(model=model, messages=STORY, max_tokens=16, temperature=1.0,
                                               seed=seed).choices[0].message.content
 
+    warm(client, model, messages=STORY)
     assert sample(1234) == sample(1234)
     assert len({sample(seed) for seed in (1, 2, 3, 4)}) > 1
 
 
 def test_completion_with_string_and_token_id_prompts(client, model, tokenizer):
-    prompt = "The capital of France is"
+    prompt = "The capital of France is"  # shorter than a block: nothing of it is ever cached
     by_text = client.completions.create(model=model, prompt=prompt, max_tokens=6, temperature=0)
     assert by_text.object == "text_completion" and by_text.id.startswith("cmpl-")
     assert "Paris" in by_text.choices[0].text

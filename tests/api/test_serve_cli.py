@@ -31,3 +31,10 @@ def test_the_key_can_come_from_the_environment(tmp_path):
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "API key" not in r.stderr and "none.gguf" in r.stderr
+
+
+def test_bad_flag_values_are_refused_with_the_flag_named(tmp_path):
+    r = serve("--max-queued-requests", "-1", "--port", "18999", home=str(tmp_path))
+    assert r.returncode != 0 and "--max-queued-requests" in r.stderr
+    r = serve("--port", "70000", home=str(tmp_path))
+    assert r.returncode != 0 and "--port" in r.stderr

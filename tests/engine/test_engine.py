@@ -30,9 +30,14 @@ def requests(tokenizer, prompts: list[str], params: SamplingParams, salt: str = 
             for i, p in enumerate(prompts)]
 
 
+def make_engine(model_path: Path, kv_cache_bytes: int, **kw) -> LLMEngine:
+    return LLMEngine(EngineConfig(model_path=str(model_path), kv_cache_bytes=kv_cache_bytes, max_num_batched_tokens=64,
+                                  dtype="float32", **kw))
+
+
 @pytest.fixture(scope="module")
 def engine(model_path: Path) -> LLMEngine:
-    return LLMEngine(EngineConfig(model_path=str(model_path), kv_cache_bytes=128 * 1024**2, max_num_batched_tokens=64))
+    return make_engine(model_path, 128 * 1024**2)
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +78,14 @@ def test_cache_salt_keeps_tenants_apart(engine, tokenizer):
 
 def test_preemption_leaves_output_unchanged(model_path, tokenizer, unbatched):
     # 12 blocks of 16 tokens cannot hold six sequences of ~45 tokens at once
-    small = LLMEngine(EngineConfig(model_path=str(model_path), kv_cache_bytes=12 * 737_280, max_num_batched_tokens=64))
+    small = make_engine(model_path, 12 * 737_280)
     assert small.num_blocks == 12
     assert small.generate(requests(tokenizer, PROMPTS, greedy())) == unbatched
     assert small.num_preemptions > 0
 
 
 def test_kv_export_import_continues_on_another_engine(engine, model_path, tokenizer, unbatched):
-    other = LLMEngine(EngineConfig(model_path=str(model_path), kv_cache_bytes=32 * 1024**2))
+    other = make_engine(model_path, 32 * 1024**2)
     req = requests(tokenizer, PROMPTS[:1], greedy())[0]
     engine.add_request(req)
     produced: list[int] = []
@@ -155,3 +160,4 @@ def test_abort_frees_blocks(engine, tokenizer):
     out = engine.abort("r0")
     assert out.finish_reason == "abort" and not engine.has_work
     assert engine.block_manager.num_free_blocks == free_before
+

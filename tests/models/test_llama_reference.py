@@ -60,7 +60,8 @@ def test_greedy_matches_transformers(model_path):
     tok = load_tokenizer(model_path)
     prompts = [tok.encode(tok.apply_chat_template([{"role": "user", "content": c}]), add_special_tokens=False)
                for c in CONVERSATIONS]
-    engine = LLMEngine(EngineConfig(model_path=str(model_path), dtype="float32", kv_cache_bytes=64 * 1024**2))
+    engine = LLMEngine(EngineConfig(model_path=str(model_path), dtype="float32",
+                                    kv_cache_bytes=64 * 1024**2))
     params = SamplingParams(max_tokens=NEW_TOKENS, temperature=0.0, ignore_eos=True)
     ours = engine.generate([EngineRequest(request_id=str(i), prompt_token_ids=p, params=params) for i, p in enumerate(prompts)])
     reference = _hf_reference(model_path, prompts)

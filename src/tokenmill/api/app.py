@@ -87,7 +87,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         check_model(body.model)
         if body.tools:
-            raise APIError(400, "tool calling is not supported yet", param="tools")
+            raise APIError(400, "tools: tool calling is not supported yet", param="tools")
+        if body.response_format and body.response_format.get("type", "text") != "text":
+            raise APIError(400, "only response_format {\"type\": \"text\"} is supported yet", param="response_format")
         try:
             text = state.tokenizer.apply_chat_template([m.as_template_input() for m in body.messages])
         except ChatTemplateError as exc:
@@ -120,6 +122,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     async def _complete(body: ChatCompletionRequest | CompletionRequest, prompt_ids: list[int], request: Request,
                         chat: bool) -> Response:
+        if body.logit_bias:
+            raise APIError(400, "logit_bias is not supported yet", param="logit_bias")
         request_id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         max_tokens = body.requested_max_tokens or max(1, state.pipeline.max_model_len - len(prompt_ids))
         gen = Generation(request_id, prompt_ids, body.sampling_params(max_tokens, body.logprobs_count), body.stop)

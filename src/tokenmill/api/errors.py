@@ -31,8 +31,7 @@ class APIError(Exception):
 
 def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    param = ".".join(loc) or None
+    param = _param_name(first.get("loc", ()))
     if first.get("type") == "json_invalid":
         return APIError(400, "the request body is not valid JSON: " + first.get("msg", ""), code="invalid_json").response()
     if param is None and first.get("type") in ("model_attributes_type", "dict_type", "missing"):
@@ -44,11 +43,31 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     return APIError(400, f"{where}: {msg}", param=param, code="invalid_parameter").response()
 
 
+def _param_name(loc: tuple) -> str | None:
+    """'messages[0].role' from pydantic's ('body', 'messages', 0, 'role'), without the union members it tried."""
+    parts = []
+    for p in loc[1:] if loc[:1] == ("body",) else loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        elif p.isidentifier() and p not in _TYPE_NAMES:
+            parts.append(("." if parts else "") + p)
+    return "".join(parts) or None
+
+
+_TYPE_NAMES = {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
 def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     return APIError(exc.status_code, str(exc.detail)).response()
 
 
+def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    # still logged with its traceback by Starlette; the client gets an error object, not plain text
+    return APIError(500, f"internal server error ({type(exc).__name__}); see the server log", code="internal_error").response()
+
+
 def install_error_handlers(app) -> None:
+    app.add_exception_handler(Exception, _unexpected_error)
     app.add_exception_handler(APIError, lambda _r, e: e.response())
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

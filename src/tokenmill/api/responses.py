@@ -61,6 +61,8 @@ class LogprobsBuilder:
         self.tokens: list[str] = []
         self.token_logprobs: list[float] = []
         self.top: list[dict[str, float]] = []
+        self.text_offset: list[int] = []
+        self.offset = 0  # characters of completion text before the next token
 
     def _token(self, token_id: int) -> tuple[str, list[int]]:
         raw = self.tokenizer.token_bytes(token_id)
@@ -79,12 +81,18 @@ class LogprobsBuilder:
         tokens = [self._token(lp.token_id)[0] for lp in items]
         values = [lp.logprob for lp in items]
         top = [{self._token(t)[0]: v for t, v in lp.top} for lp in items]
+        offsets = []
+        for token in tokens:
+            offsets.append(self.offset)
+            self.offset += len(token)
         self.tokens.extend(tokens)
         self.token_logprobs.extend(values)
         self.top.extend(top)
-        return {"tokens": tokens, "token_logprobs": values, "top_logprobs": top}
+        self.text_offset.extend(offsets)
+        return {"tokens": tokens, "token_logprobs": values, "top_logprobs": top, "text_offset": offsets}
 
     def result(self) -> dict:
         if self.chat:
             return {"content": self.content}
-        return {"tokens": self.tokens, "token_logprobs": self.token_logprobs, "top_logprobs": self.top}
+        return {"tokens": self.tokens, "token_logprobs": self.token_logprobs, "top_logprobs": self.top,
+                "text_offset": self.text_offset}

@@ -38,6 +38,7 @@ class SamplingFields(BaseModel):
     repetition_penalty: Annotated[float, Field(gt=0, le=10)] = 1.0
     ignore_eos: bool = False
     stop_token_ids: list[NonNegInt] | None = None
+    logit_bias: dict[str, float] | None = None  # refused if set: better than silently ignored
 
     @field_validator("stop")
     @classmethod
@@ -87,6 +88,7 @@ class ChatCompletionRequest(SamplingFields):
     logprobs: bool = False
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     tools: list[dict[str, Any]] | None = None
+    response_format: dict[str, Any] | None = None
 
     @property
     def requested_max_tokens(self) -> int | None:

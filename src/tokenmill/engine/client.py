@@ -6,6 +6,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -178,6 +179,7 @@ class EngineClient:
             r.inbox.close(0)
             r.outbox.close(0)
         self.ctx.term()
+        shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
 
 def new_request_id(prefix: str = "req") -> str:

@@ -48,11 +48,12 @@ class LLMEngine:
         del weights
         self.tokenizer = load_tokenizer(path)
         self.eos_token_ids = set(self.tokenizer.eos_token_ids)
-        self.max_model_len = min(config.max_model_len or self.model_config.max_position_embeddings,
-                                 self.model_config.max_position_embeddings)
         mc = self.model_config
         bytes_per_block = 2 * mc.num_layers * mc.num_kv_heads * mc.head_dim * config.block_size * self.dtype.itemsize
         self.num_blocks = max(1, config.kv_cache_bytes // bytes_per_block)
+        # one request must fit in the cache on its own
+        self.max_model_len = min(config.max_model_len or mc.max_position_embeddings, mc.max_position_embeddings,
+                                 self.num_blocks * config.block_size)
         self.block_manager = BlockManager(self.num_blocks, config.block_size, config.enable_prefix_caching)
         self.scheduler = Scheduler(SchedulerConfig(config.max_num_seqs, config.max_num_batched_tokens), self.block_manager)
         self.runner = ModelRunner(self.model, self.num_blocks, config.block_size, self.device, self.dtype)

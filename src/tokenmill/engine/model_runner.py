@@ -28,14 +28,15 @@ class ModelRunner:
     @torch.inference_mode()
     def execute(self, seqs: list[Sequence], num_new_tokens: list[int]) -> tuple[list[Sequence], SampleResult | None]:
         """Compute the scheduled tokens; return the sequences that produced a token, and the draws."""
-        order = sorted(range(len(seqs)), key=lambda i: num_new_tokens[i] != 1 or
-                       seqs[i].num_computed_tokens + 1 != seqs[i].num_tokens)
+        decodes = [i for i in range(len(seqs)) if num_new_tokens[i] == 1 and seqs[i].num_computed_tokens + 1 == seqs[i].num_tokens]
+        is_decode = set(decodes)
+        order = decodes + [i for i in range(len(seqs)) if i not in is_decode]
+        dev = self.device
         input_ids: list[int] = []
         positions: list[int] = []
         slot_mapping: list[int] = []
         logits_rows: list[int] = []
         sampled: list[Sequence] = []
-        decode_slots: list[list[int]] = []
         prefills: list[PrefillSpan] = []
         for i in order:
             seq, n = seqs[i], num_new_tokens[i]
@@ -44,20 +45,16 @@ class ModelRunner:
             input_ids.extend(seq.token_ids(start, end))
             positions.extend(range(start, end))
             slot_mapping.extend(self._slots(seq, start, end))
-            context_slots = self._slots(seq, 0, end)
-            if n == 1 and end == seq.num_tokens and not prefills:
-                decode_slots.append(context_slots)
-            else:
+            if i not in is_decode:
                 mask = None
                 if start > 0:
                     q_pos = torch.arange(start, end).unsqueeze(1)
-                    mask = (torch.arange(end).unsqueeze(0) <= q_pos).to(self.device)
-                prefills.append(PrefillSpan(token_start, n, torch.tensor(context_slots, device=self.device), mask))
+                    mask = (torch.arange(end).unsqueeze(0) <= q_pos).to(dev)
+                prefills.append(PrefillSpan(token_start, n, torch.tensor(self._slots(seq, 0, end), device=dev), mask))
             if end == seq.num_tokens:  # the whole known sequence is computed: draw the next token
                 logits_rows.append(len(input_ids) - 1)
                 sampled.append(seq)
-        batch = self._attention_batch(slot_mapping, decode_slots, prefills)
-        dev = self.device
+        batch = self._attention_batch(slot_mapping, [seqs[i] for i in decodes], prefills)
         logits = self.model(torch.tensor(input_ids, device=dev), torch.tensor(positions, device=dev),
                             self.kv_cache, batch, torch.tensor(logits_rows, device=dev, dtype=torch.long))
         for seq, n in zip(seqs, num_new_tokens):
@@ -66,16 +63,15 @@ class ModelRunner:
             return [], None
         return sampled, sample(logits.cpu() if dev.type != "cpu" else logits, sampled)
 
-    def _attention_batch(self, slot_mapping: list[int], decode_slots: list[list[int]],
-                         prefills: list[PrefillSpan]) -> AttentionBatch:
+    def _attention_batch(self, slot_mapping: list[int], decodes: list[Sequence], prefills: list[PrefillSpan]) -> AttentionBatch:
         dev = self.device
         kv_slots = mask = None
-        if decode_slots:
-            width = max(map(len, decode_slots))
-            kv = torch.zeros(len(decode_slots), width, dtype=torch.long)
-            m = torch.zeros(len(decode_slots), width, dtype=torch.bool)
-            for row, slots in enumerate(decode_slots):
-                kv[row, :len(slots)] = torch.tensor(slots)
-                m[row, :len(slots)] = True
-            kv_slots, mask = kv.to(dev), m.view(len(decode_slots), 1, 1, width).to(dev)
-        return AttentionBatch(torch.tensor(slot_mapping, device=dev), len(decode_slots), kv_slots, mask, prefills)
+        if decodes:
+            # slots of every block of every decoding sequence, from a padded block table
+            width = max(len(s.block_ids) for s in decodes)
+            table = torch.tensor([s.block_ids + [0] * (width - len(s.block_ids)) for s in decodes], dtype=torch.long)
+            kv_slots = (table.unsqueeze(-1) * self.block_size + torch.arange(self.block_size)).view(len(decodes), -1)
+            lengths = torch.tensor([s.num_computed_tokens + 1 for s in decodes])
+            mask = torch.arange(kv_slots.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+            kv_slots, mask = kv_slots.to(dev), mask.view(len(decodes), 1, 1, -1).to(dev)
+        return AttentionBatch(torch.tensor(slot_mapping, device=dev), len(decodes), kv_slots, mask, prefills)

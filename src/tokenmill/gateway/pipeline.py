@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tokenmill.api.errors import APIError
 from tokenmill.api.metrics import Metrics
-from tokenmill.engine.client import EngineClient
+from tokenmill.engine.client import EngineClient, EngineDeadError
 from tokenmill.engine.detokenizer import IncrementalDetokenizer
 from tokenmill.engine.messages import EngineRequest, Logprob
 from tokenmill.engine.params import SamplingParams
@@ -64,9 +64,8 @@ class Pipeline:
 
     @property
     def max_model_len(self) -> int:
-        """The longest sequence one request can have: the model's context, or less if the KV cache is smaller."""
-        ready = self.engine.ready
-        return min(ready.max_model_len, ready.num_blocks * ready.block_size)
+        """The longest sequence one request can have (the engine caps it by its KV cache)."""
+        return self.engine.ready.max_model_len
 
     def admit(self, gen: Generation) -> None:
         """Refuse work the engine cannot take, before any of it is done; else reserve its place."""
@@ -75,6 +74,9 @@ class Pipeline:
             raise APIError(400, f"this model's maximum context length is {self.max_model_len} tokens; the request "
                                 f"has {n} prompt tokens and asks for {m} completion tokens ({n + m} in all). "
                                 "Shorten the prompt or lower max_tokens.", param="messages", code="context_length_exceeded")
+        if self.engine.dead_reason:
+            raise APIError(503, f"the engine is down ({self.engine.dead_reason}); the server must be restarted",
+                           code="engine_down")
         if self.engine.num_in_flight + len(self.reserved) >= self.max_in_flight:
             self.metrics.rejected.inc()
             raise APIError(503, "the server is at capacity; retry shortly", code="overloaded", headers={"Retry-After": "1"})
@@ -116,6 +118,8 @@ class Pipeline:
                     yield Delta(text, out.token_ids, out.logprobs, finish)
                     if finish:
                         return
+        except EngineDeadError as exc:  # it died between admit and here
+            raise APIError(503, f"the engine is down ({exc}); the server must be restarted", code="engine_down") from exc
         except (GeneratorExit, asyncio.CancelledError):  # closed early, or cancelled by a client disconnect
             if outcome == "error":  # no finish reason reached the client yet
                 outcome = "aborted"
