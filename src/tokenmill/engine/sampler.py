@@ -81,7 +81,7 @@ def _filtered_probs(logits: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
     if bool((top_ps < 1).any()):
         sorted_probs, order = probs.sort(dim=-1, descending=True)
         before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass strictly above each token
-        sorted_probs = sorted_probs.masked_fill(before > top_ps, 0.0)  # always keeps the top token
+        sorted_probs = sorted_probs.masked_fill(before >= top_ps, 0.0)  # smallest set reaching top_p; keeps the top token
         probs = torch.zeros_like(probs).scatter_(1, order, sorted_probs)
     return probs / probs.sum(dim=-1, keepdim=True)
 
