@@ -11,6 +11,7 @@ class EngineConfig:
     model_name: str = ""
     device: str = "auto"
     dtype: str = "auto"
+    kv_cache_dtype: str = "auto"  # auto: float16 when computing in float32, else the compute dtype
     kv_cache_bytes: int = 512 * 1024**2
     block_size: int = 16
     max_num_seqs: int = 128

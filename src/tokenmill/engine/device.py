@@ -19,6 +19,15 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def choose_kv_dtype(requested: str, compute: torch.dtype) -> torch.dtype:
+    """K/V storage: half precision by default, since fp32 K/V doubles the cache for little accuracy."""
+    if requested == "auto":
+        return torch.float16 if compute == torch.float32 else compute
+    if requested not in _DTYPES:
+        raise ValueError(f"unknown KV cache dtype {requested!r}; use one of auto, {', '.join(_DTYPES)}")
+    return _DTYPES[requested]
+
+
 def choose_device(device: str = "auto", dtype: str = "auto") -> tuple[torch.device, torch.dtype]:
     """CUDA in bf16 when present; else CPU in bf16 where the CPU supports it, fp32 otherwise."""
     if device == "auto":

@@ -10,7 +10,7 @@ import torch
 
 from tokenmill.engine.block_manager import BlockManager
 from tokenmill.engine.config import EngineConfig
-from tokenmill.engine.device import choose_device
+from tokenmill.engine.device import choose_device, choose_kv_dtype
 from tokenmill.engine.loader import build_model, read_weights
 from tokenmill.engine.messages import EngineRequest, EngineStats, Logprob, RequestOutput
 from tokenmill.engine.model_runner import ModelRunner
@@ -41,6 +41,7 @@ class LLMEngine:
             torch.set_num_threads(config.num_threads)
         torch.manual_seed(config.seed)
         self.device, self.dtype = choose_device(config.device, config.dtype)
+        self.kv_dtype = choose_kv_dtype(config.kv_cache_dtype, self.dtype)
         path = Path(config.model_path)
         weights = read_weights(path)
         self.model_config = weights.config
@@ -49,14 +50,14 @@ class LLMEngine:
         self.tokenizer = load_tokenizer(path)
         self.eos_token_ids = set(self.tokenizer.eos_token_ids)
         mc = self.model_config
-        bytes_per_block = 2 * mc.num_layers * mc.num_kv_heads * mc.head_dim * config.block_size * self.dtype.itemsize
+        bytes_per_block = 2 * mc.num_layers * mc.num_kv_heads * mc.head_dim * config.block_size * self.kv_dtype.itemsize
         self.num_blocks = max(1, config.kv_cache_bytes // bytes_per_block)
         # one request must fit in the cache on its own
         self.max_model_len = min(config.max_model_len or mc.max_position_embeddings, mc.max_position_embeddings,
                                  self.num_blocks * config.block_size)
         self.block_manager = BlockManager(self.num_blocks, config.block_size, config.enable_prefix_caching)
         self.scheduler = Scheduler(SchedulerConfig(config.max_num_seqs, config.max_num_batched_tokens), self.block_manager)
-        self.runner = ModelRunner(self.model, self.num_blocks, config.block_size, self.device, self.dtype)
+        self.runner = ModelRunner(self.model, self.num_blocks, config.block_size, self.device, self.kv_dtype)
         self.seqs: dict[str, Sequence] = {}
         self.num_preemptions = 0
         self.last_step_s = 0.0
@@ -187,8 +188,8 @@ class LLMEngine:
         self.block_manager.allocate(seq, n)
         slots = torch.tensor(self.runner._slots(seq, 0, n), device=self.device)
         for layer, (k, v) in enumerate(zip(exported.k, exported.v)):
-            self.runner.kv_cache.k[layer][slots] = k.to(self.device, self.dtype)
-            self.runner.kv_cache.v[layer][slots] = v.to(self.device, self.dtype)
+            self.runner.kv_cache.k[layer][slots] = k.to(self.device, self.kv_dtype)
+            self.runner.kv_cache.v[layer][slots] = v.to(self.device, self.kv_dtype)
         seq.num_computed_tokens = n
         seq.num_cached_tokens = 0
         seq.status = SequenceStatus.RUNNING

@@ -12,13 +12,13 @@ from tokenmill.models.llama import LlamaForCausalLM
 
 class ModelRunner:
     def __init__(self, model: LlamaForCausalLM, num_blocks: int, block_size: int,
-                 device: torch.device, dtype: torch.dtype) -> None:
+                 device: torch.device, kv_dtype: torch.dtype) -> None:
         cfg = model.config
         self.model = model
         self.block_size = block_size
         self.device = device
-        self.dtype = dtype
-        self.kv_cache = KVCache(cfg.num_layers, num_blocks * block_size, cfg.num_kv_heads, cfg.head_dim, dtype, device)
+        self.kv_dtype = kv_dtype
+        self.kv_cache = KVCache(cfg.num_layers, num_blocks * block_size, cfg.num_kv_heads, cfg.head_dim, kv_dtype, device)
 
     def _slots(self, seq: Sequence, start: int, end: int) -> list[int]:
         bs = self.block_size

@@ -47,21 +47,21 @@ class KVCache:
 def paged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor,
                     v_cache: torch.Tensor, batch: AttentionBatch, scale: float) -> torch.Tensor:
     """q [T, H, D], k/v [T, Hkv, D] for the new tokens; returns [T, H, D]."""
-    k_cache.index_copy_(0, batch.slot_mapping, k)
-    v_cache.index_copy_(0, batch.slot_mapping, v)
+    k_cache.index_copy_(0, batch.slot_mapping, k.to(k_cache.dtype))
+    v_cache.index_copy_(0, batch.slot_mapping, v.to(v_cache.dtype))
     out = torch.empty_like(q)
     nd = batch.num_decodes
     if nd:
-        keys = k_cache[batch.decode_kv_slots].transpose(1, 2)  # [B, Hkv, L, D]
-        values = v_cache[batch.decode_kv_slots].transpose(1, 2)
+        keys = k_cache[batch.decode_kv_slots].to(q.dtype).transpose(1, 2)  # [B, Hkv, L, D]
+        values = v_cache[batch.decode_kv_slots].to(q.dtype).transpose(1, 2)
         queries = q[:nd].unsqueeze(2)  # [B, H, 1, D]
         attended = F.scaled_dot_product_attention(queries, keys, values, attn_mask=batch.decode_mask,
                                                   scale=scale, enable_gqa=True)
         out[:nd] = attended.squeeze(2)
     for span in batch.prefills:
         end = span.token_start + span.num_tokens
-        keys = k_cache[span.kv_slots].transpose(0, 1).unsqueeze(0)  # [1, Hkv, L, D]
-        values = v_cache[span.kv_slots].transpose(0, 1).unsqueeze(0)
+        keys = k_cache[span.kv_slots].to(q.dtype).transpose(0, 1).unsqueeze(0)  # [1, Hkv, L, D]
+        values = v_cache[span.kv_slots].to(q.dtype).transpose(0, 1).unsqueeze(0)
         queries = q[span.token_start:end].transpose(0, 1).unsqueeze(0)  # [1, H, n, D]
         attended = F.scaled_dot_product_attention(queries, keys, values, attn_mask=span.mask,
                                                   is_causal=span.mask is None, scale=scale, enable_gqa=True)
