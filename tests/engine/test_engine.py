@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from tokenmill.engine.config import EngineConfig
 from tokenmill.engine.engine import LLMEngine, RequestError
@@ -161,3 +162,13 @@ def test_abort_frees_blocks(engine, tokenizer):
     assert out.finish_reason == "abort" and not engine.has_work
     assert engine.block_manager.num_free_blocks == free_before
 
+
+
+def test_bfloat16_on_cpu_gives_the_same_answer(model_path, tokenizer):
+    # the dtype a CPU with AMX or AVX512-BF16 picks by default; slow but correct elsewhere
+    bf16 = LLMEngine(EngineConfig(model_path=str(model_path), dtype="bfloat16", device="cpu", kv_cache_bytes=16 * 1024**2))
+    assert bf16.kv_dtype == torch.bfloat16
+    chat = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}])
+    req = EngineRequest(request_id="fr", prompt_token_ids=tokenizer.encode(chat, add_special_tokens=False),
+                        params=SamplingParams(max_tokens=12, temperature=0.0))
+    assert "Paris" in tokenizer.decode(bf16.generate([req])["fr"])
