@@ -124,7 +124,7 @@ class LLMEngine:
                 self.scheduler.finish(seq, reason)
                 del self.seqs[seq.request_id]
             lp = result.logprobs[j]
-            outputs.append(self._output(seq, [token], reason, None if lp is None else [Logprob(lp.token_id, lp.logprob, lp.top)]))
+            outputs.append(self._output(seq, [token], reason, None if lp is None else [lp]))
         self.last_step_s = time.perf_counter() - started
         return outputs
 
@@ -164,7 +164,7 @@ class LLMEngine:
         seq = self.seqs[request_id]
         assert seq.status is SequenceStatus.RUNNING, "only a running request can be exported"
         n = seq.num_computed_tokens
-        slots = torch.tensor(self.runner._slots(seq, 0, n), device=self.device)
+        slots = torch.tensor(self.runner.slots(seq, 0, n), device=self.device)
         cache = self.runner.kv_cache
         k = [layer[slots].cpu() for layer in cache.k]
         v = [layer[slots].cpu() for layer in cache.v]
@@ -186,7 +186,7 @@ class LLMEngine:
             del self.seqs[seq.request_id]
             raise RequestError("not enough free KV blocks to import this request")
         self.block_manager.allocate(seq, n)
-        slots = torch.tensor(self.runner._slots(seq, 0, n), device=self.device)
+        slots = torch.tensor(self.runner.slots(seq, 0, n), device=self.device)
         for layer, (k, v) in enumerate(zip(exported.k, exported.v)):
             self.runner.kv_cache.k[layer][slots] = k.to(self.device, self.kv_dtype)
             self.runner.kv_cache.v[layer][slots] = v.to(self.device, self.kv_dtype)

@@ -17,10 +17,10 @@ class ModelRunner:
         self.model = model
         self.block_size = block_size
         self.device = device
-        self.kv_dtype = kv_dtype
         self.kv_cache = KVCache(cfg.num_layers, num_blocks * block_size, cfg.num_kv_heads, cfg.head_dim, kv_dtype, device)
 
-    def _slots(self, seq: Sequence, start: int, end: int) -> list[int]:
+    def slots(self, seq: Sequence, start: int, end: int) -> list[int]:
+        """Cache slots of seq's positions [start, end), from its block table."""
         bs = self.block_size
         blocks = seq.block_ids
         return [blocks[p // bs] * bs + p % bs for p in range(start, end)]
@@ -44,13 +44,13 @@ class ModelRunner:
             token_start = len(input_ids)
             input_ids.extend(seq.token_ids(start, end))
             positions.extend(range(start, end))
-            slot_mapping.extend(self._slots(seq, start, end))
+            slot_mapping.extend(self.slots(seq, start, end))
             if i not in is_decode:
                 mask = None
                 if start > 0:
                     q_pos = torch.arange(start, end).unsqueeze(1)
                     mask = (torch.arange(end).unsqueeze(0) <= q_pos).to(dev)
-                prefills.append(PrefillSpan(token_start, n, torch.tensor(self._slots(seq, 0, end), device=dev), mask))
+                prefills.append(PrefillSpan(token_start, n, torch.tensor(self.slots(seq, 0, end), device=dev), mask))
             if end == seq.num_tokens:  # the whole known sequence is computed: draw the next token
                 logits_rows.append(len(input_ids) - 1)
                 sampled.append(seq)

@@ -6,20 +6,14 @@ from dataclasses import dataclass
 
 import torch
 
+from tokenmill.engine.messages import Logprob
 from tokenmill.engine.sequence import Sequence
-
-
-@dataclass(slots=True)
-class TokenLogprobs:
-    token_id: int
-    logprob: float
-    top: list[tuple[int, float]]
 
 
 @dataclass(slots=True)
 class SampleResult:
     token_ids: list[int]
-    logprobs: list[TokenLogprobs | None]
+    logprobs: list[Logprob | None]
 
 
 def sample(logits: torch.Tensor, seqs: list[Sequence]) -> SampleResult:
@@ -35,7 +29,7 @@ def sample(logits: torch.Tensor, seqs: list[Sequence]) -> SampleResult:
         probs = _filtered_probs(logits[rows], [seqs[i] for i in sampled_rows])
         for j, i in enumerate(sampled_rows):
             token_ids[i] = _draw(probs[j], seqs[i].generator)
-    logprobs: list[TokenLogprobs | None] = [None] * len(seqs)
+    logprobs: list[Logprob | None] = [None] * len(seqs)
     if raw_logprobs is not None:
         for i, s in enumerate(seqs):
             if s.params.logprobs is None:
@@ -44,7 +38,7 @@ def sample(logits: torch.Tensor, seqs: list[Sequence]) -> SampleResult:
             if s.params.logprobs > 0:
                 values, ids = raw_logprobs[i].topk(s.params.logprobs)
                 top = list(zip(ids.tolist(), values.tolist()))
-            logprobs[i] = TokenLogprobs(token_ids[i], float(raw_logprobs[i, token_ids[i]]), top)
+            logprobs[i] = Logprob(token_ids[i], float(raw_logprobs[i, token_ids[i]]), top)
     return SampleResult(token_ids, logprobs)
 
 
