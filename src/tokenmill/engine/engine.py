@@ -87,9 +87,6 @@ class LLMEngine:
         if total > self.max_model_len:
             raise RequestError(f"this model's maximum context length is {self.max_model_len} tokens, but the request "
                                f"needs {total} ({n_prompt} in the prompt + {request.params.max_tokens} max_tokens)")
-        if -(-total // self.config.block_size) > self.num_blocks:
-            raise RequestError(f"the request needs {total} tokens of KV cache but the cache holds only "
-                               f"{self.num_blocks * self.config.block_size}; raise the KV cache memory")
         vocab = self.model_config.vocab_size
         if any(t < 0 or t >= vocab for t in request.prompt_token_ids):
             raise RequestError(f"prompt token ids must be in [0, {vocab})")
