@@ -153,7 +153,7 @@ def read_weights(path: Path) -> LoadedWeights:
 
 
 def build_model(weights: LoadedWeights, device: torch.device, dtype: torch.dtype) -> LlamaForCausalLM:
-    """Instantiate the model on device/dtype with these weights, ready for inference."""
+    """Instantiate the model on device/dtype with these weights, ready for inference; empties weights.tensors."""
     with torch.device("meta"):
         model = LlamaForCausalLM(weights.config)
     tensors = dict(weights.tensors)
@@ -163,7 +163,12 @@ def build_model(weights: LoadedWeights, device: torch.device, dtype: torch.dtype
     missing = set(model.state_dict()) - set(tensors)
     if missing:
         raise ModelLoadError(f"checkpoint lacks tensors: {', '.join(sorted(missing)[:5])}")
-    model.load_state_dict({k: v.to(device=device, dtype=dtype) for k, v in tensors.items() if k in model.state_dict()},
-                          strict=True, assign=True)
-    model.setup_rotary(device, weights.rope_freqs)
+    state = {k: v.to(device=device, dtype=dtype) for k, v in tensors.items() if k in model.state_dict()}
+    # the model owns the tensors from here: dropping the loader's references lets fusing and
+    # packing free each original as they go, so peak memory stays near one copy of the weights
+    weights.tensors.clear()
+    tensors.clear()
+    model.load_state_dict(state, strict=True, assign=True)
+    del state
+    model.prepare(device, weights.rope_freqs)
     return model.eval().requires_grad_(False)

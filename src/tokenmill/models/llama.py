@@ -8,6 +8,7 @@ from torch import nn
 
 from tokenmill.models.attention import AttentionBatch, KVCache, paged_attention
 from tokenmill.models.config import ModelConfig
+from tokenmill.models.linear import can_pack, fuse_linears, pack_linears
 from tokenmill.models.rope import RotaryEmbedding, apply_rotary, inverse_frequencies
 
 
@@ -35,14 +36,21 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(config.hidden_size, self.kv_size, bias=bias)
         self.v_proj = nn.Linear(config.hidden_size, self.kv_size, bias=bias)
         self.o_proj = nn.Linear(self.q_size, config.hidden_size, bias=False)
+        self.qkv_proj: nn.Module | None = None  # q, k and v in one matmul, made by fuse()
         self.scale = config.head_dim**-0.5
+
+    def fuse(self) -> None:
+        self.qkv_proj = fuse_linears([self.q_proj, self.k_proj, self.v_proj])
+        del self.q_proj, self.k_proj, self.v_proj
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, k_cache: torch.Tensor,
                 v_cache: torch.Tensor, batch: AttentionBatch) -> torch.Tensor:
+        assert self.qkv_proj is not None, "call fuse() after loading weights"
         tokens = x.shape[0]
-        q = apply_rotary(self.q_proj(x).view(tokens, self.num_heads, self.head_dim), cos, sin)
-        k = apply_rotary(self.k_proj(x).view(tokens, self.num_kv_heads, self.head_dim), cos, sin)
-        v = self.v_proj(x).view(tokens, self.num_kv_heads, self.head_dim)
+        q, k, v = self.qkv_proj(x).split([self.q_size, self.kv_size, self.kv_size], dim=-1)
+        q = apply_rotary(q.reshape(tokens, self.num_heads, self.head_dim), cos, sin)
+        k = apply_rotary(k.reshape(tokens, self.num_kv_heads, self.head_dim), cos, sin)
+        v = v.reshape(tokens, self.num_kv_heads, self.head_dim)
         out = paged_attention(q, k, v, k_cache, v_cache, batch, self.scale)
         return self.o_proj(out.reshape(tokens, self.q_size))
 
@@ -53,9 +61,17 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
         self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
         self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+        self.gate_up_proj: nn.Module | None = None  # gate and up in one matmul, made by fuse()
+        self.intermediate_size = config.intermediate_size
+
+    def fuse(self) -> None:
+        self.gate_up_proj = fuse_linears([self.gate_proj, self.up_proj])
+        del self.gate_proj, self.up_proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        assert self.gate_up_proj is not None, "call fuse() after loading weights"
+        gate, up = self.gate_up_proj(x).split(self.intermediate_size, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class DecoderLayer(nn.Module):
@@ -90,16 +106,22 @@ class LlamaForCausalLM(nn.Module):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.rotary: RotaryEmbedding | None = None
 
-    def setup_rotary(self, device: torch.device, rope_freqs: torch.Tensor | None = None) -> None:
+    def prepare(self, device: torch.device, rope_freqs: torch.Tensor | None = None) -> None:
+        """After loading weights: tie, fuse projections, build RoPE tables, prepack for the CPU."""
         if self.config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
+        for layer in self.model.layers:
+            layer.self_attn.fuse()
+            layer.mlp.fuse()
         inv_freq = inverse_frequencies(self.config, rope_freqs)
         self.rotary = RotaryEmbedding(inv_freq, self.config.max_position_embeddings, device)
+        if can_pack(device, self.lm_head.weight.dtype):
+            pack_linears(self)
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, kv_cache: KVCache,
                 batch: AttentionBatch, logits_indices: torch.Tensor) -> torch.Tensor:
         """Run the step's tokens; return logits only for the rows in logits_indices."""
-        assert self.rotary is not None, "call setup_rotary() after loading weights"
+        assert self.rotary is not None, "call prepare() after loading weights"
         x = self.model.embed_tokens(input_ids)
         cos, sin = self.rotary.tables(positions, x.dtype)
         for i, layer in enumerate(self.model.layers):
