@@ -7,7 +7,7 @@ MODEL ?= smollm2-135m-instruct
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup model bench clean
+.PHONY: run test setup model bench bench-compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ run: model
 
 test: model
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# serving benchmark of tokenmill alone (scripts/bench_serving.sh), and side by side with llama-server
+bench: model
+	scripts/bench_serving.sh
+
+bench-compare: model
+	scripts/bench_compare.sh
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
