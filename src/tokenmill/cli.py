@@ -21,6 +21,14 @@ def _build_parser() -> argparse.ArgumentParser:
     from tokenmill.bench.command import add_bench_parser
 
     add_bench_parser(sub)
+
+    from tokenmill.metering.commands import add_usage_parser
+
+    add_usage_parser(sub)
+
+    from tokenmill.tenancy.commands import add_tenancy_parsers
+
+    add_tenancy_parsers(sub)
     return parser
 
 

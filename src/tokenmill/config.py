@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 
 from tokenmill.engine.config import EngineConfig
+from tokenmill.metering.pricing import Prices
 
 
 class ConfigError(ValueError):
@@ -22,11 +23,17 @@ class ServeSettings:
     replicas: int = 1
     max_queued_requests: int = 256
     log_level: str = "info"
+    admin_key: str | None = None  # guards /admin/ (default: api_key)
+    database_url: str | None = None  # tenants, keys and the ledger (default: SQLite in TOKENMILL_HOME)
+    ledger: bool = True  # write a usage record per request
+    redis_url: str | None = None  # shared rate-limit counters for several API processes (default: in-process)
+    prices: Prices = field(default_factory=Prices)  # of the served model, per million tokens
+    engine_stand_in_tokens: int = 0  # > 0: no model, an instant stand-in answering this many tokens (overhead benchmark)
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         """Refuse settings that are unsafe or cannot work, saying what to change."""
-        if not self.api_key and not is_loopback(self.host):
+        if not (self.api_key or self.admin_key) and not is_loopback(self.host):
             raise ConfigError(f"refusing to listen on {self.host} without an API key: anyone who can reach it could use "
                               "the server. Pass --api-key KEY (or set TOKENMILL_API_KEY), or listen on 127.0.0.1.")
         if not 0 < self.port < 65536:

@@ -139,6 +139,8 @@ def start_server(tmp_dir: Path, *flags: str) -> Server:
     env = {k: v for k, v in os.environ.items() if k != "TOKENMILL_API_KEY"}
     # float32 on every CPU, so greedy-equality checks do not depend on whether the CPU has bf16 units
     cmd = [sys.executable, "-m", "tokenmill.cli", "serve", "--port", str(port), "--log-level", "warning", "--dtype", "float32", *flags]
+    if "--database" not in flags:  # each server its own ledger, never the user's
+        cmd += ["--database", f"sqlite:///{tmp_dir}/tokenmill-{port}.db"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     server = Server(proc, f"http://127.0.0.1:{port}", log_path)

@@ -13,15 +13,26 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from tokenmill.api.auth import APIKeyMiddleware
+from tokenmill.admission.controller import Admission
+from tokenmill.admission.memory import MemoryLimiter
+from tokenmill.admission.redis_limiter import RedisLimiter
+from tokenmill.api.auth import AuthMiddleware
 from tokenmill.api.errors import APIError, install_error_handlers
 from tokenmill.api.metrics import Metrics
 from tokenmill.api.responses import LogprobsBuilder, ResponseShape
 from tokenmill.api.schemas import ChatCompletionRequest, CompletionRequest
 from tokenmill.config import ServeSettings
 from tokenmill.engine.client import EngineClient
+from tokenmill.engine.stand_in import StandInEngine
 from tokenmill.engine.tokenizer import ChatTemplateError, Tokenizer, load_tokenizer
+from tokenmill.db.engine import open_database
+from tokenmill.gateway.accounting import Account, Accounting
 from tokenmill.gateway.pipeline import Delta, Generation, Pipeline, Usage
+from tokenmill.metering.ledger import Ledger
+from tokenmill.metering.reports import health_report, usage_report
+from tokenmill.tenancy.admin import admin_router
+from tokenmill.tenancy.records import Principal
+from tokenmill.tenancy.store import TenancyNotFound, TenancyStore
 
 _json = msgspec.json.Encoder()
 
@@ -31,9 +42,31 @@ class ServerState:
         self.settings = settings
         self.tokenizer: Tokenizer = load_tokenizer(settings.engine.model_path)
         self.metrics = Metrics()
-        self.engine = EngineClient(settings.engine, settings.replicas)
-        self.pipeline = Pipeline(self.engine, self.tokenizer, self.metrics, settings.max_queued_requests)
+        self.engine = (StandInEngine(settings.engine, settings.engine_stand_in_tokens)
+                       if settings.engine_stand_in_tokens else EngineClient(settings.engine, settings.replicas))
+        self.db = open_database(settings.database_url)
+        self.store = TenancyStore(self.db)
+        self.ledger = Ledger(self.db) if settings.ledger else None
+        self.limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
+        self.accounting = Accounting(self.store, Admission(self.limiter), self.ledger, self.metrics,
+                                     operator_key=settings.api_key, keys_required=bool(settings.api_key or settings.admin_key))
+        self.pipeline = Pipeline(self.engine, self.tokenizer, self.metrics, settings.max_queued_requests, self.accounting)
         self.started = int(time.time())
+
+    async def start(self) -> None:
+        await self.engine.start()
+        if self.ledger is not None:  # budgets carry over restarts: start them at what the ledger says was spent
+            await self.accounting.admission.seed_budgets(self.ledger.totals_by_scope())
+
+    async def stop(self) -> None:
+        try:
+            await self.engine.shutdown()
+            await self.accounting.drain()
+        finally:
+            if self.ledger is not None:
+                self.ledger.close()
+            await self.limiter.close()
+            self.db.dispose()
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
@@ -42,17 +75,18 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        await state.engine.start()
+        await state.start()
         try:
             yield
         finally:
-            await state.engine.shutdown()
+            await state.stop()
 
     app = FastAPI(title="tokenmill", lifespan=lifespan)
     app.state.server = state
     install_error_handlers(app)
-    if settings.api_key:
-        app.add_middleware(APIKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(AuthMiddleware, accounting=state.accounting)
+    if settings.admin_key or settings.api_key:
+        app.include_router(admin_router(state.store, settings.admin_key or settings.api_key))
     served = settings.engine.model_name
 
     def check_model(name: str) -> None:
@@ -82,6 +116,25 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def model(name: str) -> dict:
         check_model(name)
         return model_card()
+
+    @app.get("/v1/usage")
+    async def usage(request: Request, group_by: str = "model,day", since: str | None = None,
+                    until: str | None = None, tenant: str | None = None, health: bool = False,
+                    ttft_slo_ms: float | None = None, tpot_slo_ms: float | None = None) -> dict:
+        """A key sees its own tenant's usage; the operator sees every tenant's (or one, with ?tenant=)."""
+        principal: Principal | None = request.state.principal
+        try:
+            tenant_id = principal.tenant.id if principal else (state.store.get_tenant(tenant).id if tenant else None)
+        except TenancyNotFound as exc:
+            raise APIError(404, str(exc), param="tenant") from exc
+        if health:
+            return {"object": "usage.health", "data": health_report(state.db, tenant_id, ttft_slo_ms, tpot_slo_ms)}
+        groups = [g.strip() for g in group_by.split(",") if g.strip()]
+        try:
+            rows = usage_report(state.db, groups, tenant_id, since, until)
+        except ValueError as exc:
+            raise APIError(400, str(exc), param="group_by") from exc
+        return {"object": "list", "data": rows}
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
@@ -126,15 +179,22 @@ def create_app(settings: ServeSettings) -> FastAPI:
             raise APIError(400, "logit_bias is not supported yet", param="logit_bias")
         request_id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         max_tokens = body.requested_max_tokens or max(1, state.pipeline.max_model_len - len(prompt_ids))
-        gen = Generation(request_id, prompt_ids, body.sampling_params(max_tokens, body.logprobs_count), body.stop)
+        account = Account(request.state.principal, served, settings.prices)
+        gen = Generation(request_id, prompt_ids, body.sampling_params(max_tokens, body.logprobs_count), body.stop,
+                         account=account)
         state.pipeline.admit(gen)
+        try:
+            await state.accounting.admit(account, len(prompt_ids), max_tokens)
+        except APIError:
+            state.pipeline.release(gen)
+            raise
         shape = ResponseShape.new(chat, request_id, served)
         if body.stream:
             async def release() -> None:  # frees the admitted place if the client left before the body started
                 state.pipeline.release(gen)
 
             return StreamingResponse(_stream(gen, shape, body.include_usage), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **account.headers()},
                                      background=BackgroundTask(release))
         try:
             return await _until_done_or_disconnect(_full(gen, shape), request)
@@ -153,7 +213,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
                     logprobs.add(delta.logprobs)
                 finish = delta.finish_reason or finish
         body = shape.full("".join(parts), logprobs.result() if logprobs else None, finish, usage)
-        return Response(_json.encode(body), media_type="application/json")
+        return Response(_json.encode(body), media_type="application/json",
+                        headers=gen.account.headers() if gen.account else None)
 
     async def _stream(gen: Generation, shape: ResponseShape, include_usage: bool) -> AsyncIterator[bytes]:
         usage = Usage()

@@ -32,6 +32,12 @@ class Metrics:
         self.kv_usage = Gauge("tokenmill_kv_cache_usage_ratio", "Share of KV-cache blocks in use", registry=r)
         self.prefix_hit_rate = Gauge("tokenmill_prefix_cache_hit_rate", "Prompt tokens found in the prefix cache / prompt tokens", registry=r)
         self.preemptions = Gauge("tokenmill_preemptions", "Sequences preempted so far", registry=r)
+        self.tenant_tokens = Counter("tokenmill_tenant_tokens", "Prompt + completion tokens by tenant and model",
+                                     ["tenant", "model"], registry=r)
+        self.tenant_cost = Counter("tokenmill_tenant_cost_micros", "Cost in micro-units of currency by tenant and model",
+                                   ["tenant", "model"], registry=r)
+        self.tenant_rejections = Counter("tokenmill_tenant_rejections", "Requests refused by a limit or budget",
+                                         ["tenant", "model", "reason"], registry=r)
 
     def observe_request(self, outcome: str, started: float, first_token_s: float | None, usage: Usage) -> None:
         now = time.perf_counter()
@@ -44,6 +50,13 @@ class Metrics:
             self.ttft.observe(first_token_s - started)
             if usage.completion_tokens > 1:
                 self.tpot.observe((now - first_token_s) / (usage.completion_tokens - 1))
+
+    def observe_usage(self, tenant: str, model: str, tokens: int, cost_micros: int) -> None:
+        self.tenant_tokens.labels(tenant, model).inc(tokens)
+        self.tenant_cost.labels(tenant, model).inc(cost_micros)
+
+    def observe_rejection(self, tenant: str, model: str, reason: str) -> None:
+        self.tenant_rejections.labels(tenant, model, reason).inc()
 
     def render(self, engine: EngineClient) -> bytes:
         s = engine.stats

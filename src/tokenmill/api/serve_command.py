@@ -30,6 +30,18 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replicas", type=int, default=1, help="engine processes for this model")
     p.add_argument("--threads", type=int, default=0, help="PyTorch threads per engine (default: PyTorch's choice)")
     p.add_argument("--no-prefix-caching", action="store_true", help="turn automatic prefix caching off")
+    p.add_argument("--admin-key", default=os.environ.get("TOKENMILL_ADMIN_KEY"),
+                   help="guards /admin/ (env TOKENMILL_ADMIN_KEY; default: --api-key)")
+    p.add_argument("--database", default=os.environ.get("TOKENMILL_DATABASE_URL"),
+                   help="tenants, keys and usage ledger: SQLite or PostgreSQL URL (default: SQLite in TOKENMILL_HOME)")
+    p.add_argument("--no-ledger", action="store_true", help="do not write a usage record per request")
+    p.add_argument("--redis-url", default=os.environ.get("TOKENMILL_REDIS_URL"),
+                   help="share rate-limit and budget counters between API processes through this Redis")
+    p.add_argument("--price-input", default="0", help="price per million prompt tokens, in currency units")
+    p.add_argument("--price-cached-input", default=None, help="price per million cached prompt tokens (default: --price-input)")
+    p.add_argument("--price-output", default="0", help="price per million completion tokens, in currency units")
+    p.add_argument("--engine-stand-in", type=int, default=0, metavar="N",
+                   help="benchmarking the gateway only: load no model, answer every request at once with N tokens")
     p.add_argument("--log-level", default="info")
     p.set_defaults(handler=_serve)
 
@@ -47,8 +59,14 @@ def parse_bytes(text: str) -> int:
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     from tokenmill.modelstore.store import resolve_model
 
+    from tokenmill.metering.pricing import Prices
+
     settings = ServeSettings(EngineConfig(model_path=""), host=args.host, port=args.port, api_key=args.api_key,
-                             replicas=args.replicas, max_queued_requests=args.max_queued_requests, log_level=args.log_level)
+                             replicas=args.replicas, max_queued_requests=args.max_queued_requests, log_level=args.log_level,
+                             admin_key=args.admin_key, database_url=args.database, ledger=not args.no_ledger,
+                             redis_url=args.redis_url,
+                             prices=Prices.parse(args.price_input, args.price_cached_input, args.price_output),
+                             engine_stand_in_tokens=args.engine_stand_in)
     settings.validate()  # before the model store: refused settings must not pull or load anything
     resolved = resolve_model(args.model)
     settings.engine = EngineConfig(

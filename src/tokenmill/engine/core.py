@@ -20,6 +20,9 @@ log = logging.getLogger("tokenmill.engine")
 _IDLE_POLL_MS = 1000
 
 
+_SEND_TIMEOUT_MS = 500
+
+
 def run_engine_core(config: EngineConfig, input_addr: str, output_addr: str, parent_pid: int) -> None:
     """Process entry point: load the model, say Ready, then step until told to stop."""
     from tokenmill.engine.engine import LLMEngine, RequestError
@@ -28,6 +31,8 @@ def run_engine_core(config: EngineConfig, input_addr: str, output_addr: str, par
     inbox = ctx.socket(zmq.PULL)
     inbox.connect(input_addr)
     outbox = ctx.socket(zmq.PUSH)
+    outbox.setsockopt(zmq.SNDTIMEO, _SEND_TIMEOUT_MS)  # a dead API process must not block us forever
+    outbox.setsockopt(zmq.LINGER, 0)
     outbox.connect(output_addr)
     encoder = msgspec.msgpack.Encoder()
     decoder = msgspec.msgpack.Decoder(ToEngine)
@@ -64,8 +69,19 @@ def run_engine_core(config: EngineConfig, input_addr: str, output_addr: str, par
             except Exception:
                 log.error("engine step failed:\n%s", traceback.format_exc())
                 pending.extend(_fail_all(engine))
-        if pending:
-            outbox.send(encoder.encode(StepOutputs(pending, engine.stats())))
+        if pending and not _send(outbox, encoder.encode(StepOutputs(pending, engine.stats())), parent_pid):
+            return
+
+
+def _send(outbox: zmq.Socket, data: bytes, parent_pid: int) -> bool:
+    """Send to the API process, waiting while it is alive; False once it is gone."""
+    while True:
+        try:
+            outbox.send(data)
+            return True
+        except zmq.Again:  # its queue is full: it is busy, or dead
+            if os.getppid() != parent_pid:
+                return False
 
 
 def _fail_all(engine) -> list[RequestOutput]:

@@ -20,6 +20,7 @@ from tokenmill.engine.detokenizer import IncrementalDetokenizer
 from tokenmill.engine.messages import EngineRequest, Logprob
 from tokenmill.engine.params import SamplingParams
 from tokenmill.engine.tokenizer import Tokenizer
+from tokenmill.gateway.accounting import Account, Accounting
 
 
 @dataclass(slots=True)
@@ -30,7 +31,11 @@ class Generation:
     prompt_token_ids: list[int]
     params: SamplingParams
     stop: list[str] = field(default_factory=list)
-    cache_salt: str = ""
+    account: Account | None = None  # who it runs as; None in a bare pipeline (tests, no accounting)
+
+    @property
+    def cache_salt(self) -> str:
+        return self.account.cache_salt if self.account else ""
 
 
 @dataclass(slots=True)
@@ -54,10 +59,12 @@ class Usage:
 
 
 class Pipeline:
-    def __init__(self, engine: EngineClient, tokenizer: Tokenizer, metrics: Metrics, max_queued: int) -> None:
+    def __init__(self, engine: EngineClient, tokenizer: Tokenizer, metrics: Metrics, max_queued: int,
+                 accounting: Accounting | None = None) -> None:
         self.engine = engine
         self.tokenizer = tokenizer
         self.metrics = metrics
+        self.accounting = accounting
         self.max_in_flight = engine.config.max_num_seqs * engine.num_replicas + max_queued
         # admitted but not yet handed to the engine: counted so that a burst cannot all pass the check
         self.reserved: set[str] = set()
@@ -83,18 +90,36 @@ class Pipeline:
         self.reserved.add(gen.request_id)
 
     def release(self, gen: Generation) -> None:
-        """Give back an admitted request's place if run() never took it (the client left first)."""
+        """Give back an admitted request's place, and its reservation, if run() never took it (the client left first)."""
+        if gen.request_id not in self.reserved:
+            return
         self.reserved.discard(gen.request_id)
+        if self.accounting and gen.account:  # nothing was computed: it cost nothing
+            self.accounting.finish_later(gen.account, gen.request_id, "aborted", 0, 0, 0, None, 0.0)
 
     async def run(self, gen: Generation, usage: Usage) -> AsyncIterator[Delta]:
-        """Generate an admitted request, yielding text deltas; the last carries finish_reason. Fills usage."""
+        """Generate an admitted request, yielding text deltas; the last carries finish_reason. Fills usage.
+
+        A request that ends normally is settled and committed to the ledger before its last delta is
+        yielded, so no client hears of a finish the ledger could lose.
+        """
         started = time.perf_counter()
         first_token_s = None
         outcome = "error"
+        accounted = False
         usage.prompt_tokens = len(gen.prompt_token_ids)
         detok = IncrementalDetokenizer(self.tokenizer, gen.prompt_token_ids, gen.stop)
         request = EngineRequest(request_id=gen.request_id, prompt_token_ids=gen.prompt_token_ids,
                                 params=gen.params, cache_salt=gen.cache_salt)
+
+        async def account(final_outcome: str) -> None:
+            nonlocal accounted
+            accounted = True
+            if self.accounting and gen.account:
+                await self.accounting.finish(gen.account, gen.request_id, final_outcome, usage.prompt_tokens,
+                                             usage.cached_tokens, usage.completion_tokens, _since(started, first_token_s),
+                                             time.perf_counter() - started, durable=True)
+
         try:
             # the engine registers the request before its first await, so the place passes over without a gap
             self.reserved.discard(gen.request_id)
@@ -109,12 +134,14 @@ class Pipeline:
                     piece = detok.push(out.token_ids)
                     if piece.stopped:
                         outcome = "stop"
+                        await account(outcome)
                         yield Delta(piece.text, out.token_ids, out.logprobs, "stop")
                         return  # leaving the engine stream aborts the request there
                     finish = out.finish_reason
                     text = piece.text + (detok.finish() if finish else "")
                     if finish:
                         outcome = finish
+                        await account(outcome)
                     yield Delta(text, out.token_ids, out.logprobs, finish)
                     if finish:
                         return
@@ -126,3 +153,11 @@ class Pipeline:
             raise
         finally:
             self.metrics.observe_request(outcome, started, first_token_s, usage)
+            if not accounted and self.accounting and gen.account:
+                self.accounting.finish_later(gen.account, gen.request_id, outcome, usage.prompt_tokens,
+                                             usage.cached_tokens, usage.completion_tokens,
+                                             _since(started, first_token_s), time.perf_counter() - started)
+
+
+def _since(started: float, moment: float | None) -> float | None:
+    return None if moment is None else moment - started

@@ -1,0 +1,1 @@
+"""Admission control: RPM/TPM token buckets and budgets, in-process or shared through Redis."""
