@@ -10,9 +10,9 @@ RATE=${RATE:-200}
 N=${N:-4000}
 BIN=.venv/bin
 MODEL=smollm2-135m-instruct
-mkdir -p "$OUT"
+OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd)
 rm -f "$OUT"/*.db "$OUT"/*.db-*
-ON_DB="sqlite:///$PWD/$OUT/on.db"
+ON_DB="sqlite:///$OUT/on.db"
 $BIN/tokenmill tenants create bench --database "$ON_DB" >/dev/null
 KEY=$($BIN/tokenmill keys create --tenant bench --rpm 10000000 --tpm 10000000000 --budget 1000000 \
   --database "$ON_DB" 2>/dev/null | sed -n 's/^secret: //p')
@@ -30,7 +30,7 @@ run() {  # NAME PORT SERVE_ARGS...
     ${KEY_ARG:+--api-key "$KEY_ARG"} --json "$OUT/$name.json"
   stop_server
 }
-KEY_ARG= run gateway-off 8141 --no-ledger --database "sqlite:///$PWD/$OUT/off.db"
+KEY_ARG= run gateway-off 8141 --no-ledger --database "sqlite:///$OUT/off.db"
 KEY_ARG=$KEY run gateway-on 8142 --api-key operator-only --price-input 1 --price-output 2 --database "$ON_DB"
 
 $BIN/python - "$OUT" <<'PY'
