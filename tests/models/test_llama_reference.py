@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tokenmill.bench.offline import hf_llama
 from tokenmill.engine.config import EngineConfig
 from tokenmill.engine.engine import LLMEngine
 from tokenmill.engine.loader import read_weights
@@ -33,18 +34,7 @@ def model_path() -> Path:
 
 
 def _hf_reference(model_path: Path, prompts: list[list[int]]) -> list[list[int]]:
-    w = read_weights(model_path)
-    c = w.config
-    hf_config = transformers.LlamaConfig(
-        vocab_size=c.vocab_size, hidden_size=c.hidden_size, intermediate_size=c.intermediate_size,
-        num_hidden_layers=c.num_layers, num_attention_heads=c.num_heads, num_key_value_heads=c.num_kv_heads,
-        head_dim=c.head_dim, rms_norm_eps=c.rms_norm_eps, rope_theta=c.rope_theta,
-        max_position_embeddings=c.max_position_embeddings, tie_word_embeddings=c.tie_word_embeddings)
-    model = transformers.LlamaForCausalLM(hf_config)
-    result = model.load_state_dict(w.tensors, strict=False)
-    assert not result.unexpected_keys and set(result.missing_keys) <= {"lm_head.weight"}
-    model.tie_weights()
-    model.eval()
+    model = hf_llama(read_weights(model_path))
     outs = []
     with torch.no_grad():
         for ids in prompts:  # one at a time: no padding in the reference

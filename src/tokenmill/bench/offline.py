@@ -140,14 +140,10 @@ def _run_tokenmill(cfg: OfflineConfig, path: Path) -> tuple[float, int, torch.de
     return wall, n, engine.device, engine.dtype
 
 
-def _run_hf(cfg: OfflineConfig, path: Path, weights: LoadedWeights) -> tuple[float, int, torch.device, torch.dtype]:
+def hf_llama(weights: LoadedWeights) -> torch.nn.Module:
+    """HF transformers' LlamaForCausalLM on the same dequantized weights (float32, CPU, eval mode)."""
     import transformers
 
-    device, dtype = choose_device(cfg.device, "float32" if cfg.dtype == "auto" else cfg.dtype)
-    if cfg.dtype == "auto" and device.type == "cuda":
-        dtype = torch.bfloat16
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     c = weights.config
     hf_config = transformers.LlamaConfig(
         vocab_size=c.vocab_size, hidden_size=c.hidden_size, intermediate_size=c.intermediate_size,
@@ -156,9 +152,19 @@ def _run_hf(cfg: OfflineConfig, path: Path, weights: LoadedWeights) -> tuple[flo
         max_position_embeddings=c.max_position_embeddings, tie_word_embeddings=c.tie_word_embeddings)
     model = transformers.LlamaForCausalLM(hf_config)
     result = model.load_state_dict(weights.tensors, strict=False)
-    assert not result.unexpected_keys and set(result.missing_keys) <= {"lm_head.weight"}, result
+    if result.unexpected_keys or not set(result.missing_keys) <= {"lm_head.weight"}:
+        raise ValueError(f"weights do not fit transformers' Llama: {result}")
     model.tie_weights()
-    model = model.to(device=device, dtype=dtype).eval()
+    return model.eval()
+
+
+def _run_hf(cfg: OfflineConfig, path: Path, weights: LoadedWeights) -> tuple[float, int, torch.device, torch.dtype]:
+    device, dtype = choose_device(cfg.device, "float32" if cfg.dtype == "auto" else cfg.dtype)
+    if cfg.dtype == "auto" and device.type == "cuda":
+        dtype = torch.bfloat16
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    model = hf_llama(weights).to(device=device, dtype=dtype)
 
     def run(prompts: list[list[int]], new_tokens: int) -> tuple[float, int]:
         ids = torch.tensor(prompts, device=device)
