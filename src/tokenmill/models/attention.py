@@ -44,6 +44,12 @@ class KVCache:
         return sum(t.numel() * t.element_size() for t in self.k + self.v)
 
 
+def gather_slots(cache: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+    """cache[slots] for a slot index tensor of any shape; index_select is ~10x faster than advanced
+    indexing here (BENCHMARKS.md: 0.16 ms against 1.9 ms for 64 x 176 slots)."""
+    return cache.index_select(0, slots.reshape(-1)).view(*slots.shape, *cache.shape[1:])
+
+
 def paged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor,
                     v_cache: torch.Tensor, batch: AttentionBatch, scale: float) -> torch.Tensor:
     """q [T, H, D], k/v [T, Hkv, D] for the new tokens; returns [T, H, D]."""
@@ -52,16 +58,16 @@ def paged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: 
     out = torch.empty_like(q)
     nd = batch.num_decodes
     if nd:
-        keys = k_cache[batch.decode_kv_slots].to(q.dtype).transpose(1, 2)  # [B, Hkv, L, D]
-        values = v_cache[batch.decode_kv_slots].to(q.dtype).transpose(1, 2)
+        keys = gather_slots(k_cache, batch.decode_kv_slots).to(q.dtype).transpose(1, 2)  # [B, Hkv, L, D]
+        values = gather_slots(v_cache, batch.decode_kv_slots).to(q.dtype).transpose(1, 2)
         queries = q[:nd].unsqueeze(2)  # [B, H, 1, D]
         attended = F.scaled_dot_product_attention(queries, keys, values, attn_mask=batch.decode_mask,
                                                   scale=scale, enable_gqa=True)
         out[:nd] = attended.squeeze(2)
     for span in batch.prefills:
         end = span.token_start + span.num_tokens
-        keys = k_cache[span.kv_slots].to(q.dtype).transpose(0, 1).unsqueeze(0)  # [1, Hkv, L, D]
-        values = v_cache[span.kv_slots].to(q.dtype).transpose(0, 1).unsqueeze(0)
+        keys = gather_slots(k_cache, span.kv_slots).to(q.dtype).transpose(0, 1).unsqueeze(0)  # [1, Hkv, L, D]
+        values = gather_slots(v_cache, span.kv_slots).to(q.dtype).transpose(0, 1).unsqueeze(0)
         queries = q[span.token_start:end].transpose(0, 1).unsqueeze(0)  # [1, H, n, D]
         attended = F.scaled_dot_product_attention(queries, keys, values, attn_mask=span.mask,
                                                   is_causal=span.mask is None, scale=scale, enable_gqa=True)
