@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import time
+import uuid
 from dataclasses import dataclass
 
 from tokenmill.admission.controller import Admission, Ticket
@@ -135,7 +135,7 @@ class Accounting:
                 completion_tokens: int, outcome: str, ttft_s: float | None, e2e_s: float | None,
                 cost: int = 0) -> UsageRecord:
         return UsageRecord(
-            request_id=request_id or f"rejected-{time.time_ns()}", tenant_id=account.tenant_id, key_id=account.key_id,
+            request_id=request_id or f"rejected-{uuid.uuid4().hex}", tenant_id=account.tenant_id, key_id=account.key_id,
             model=account.model, scenario=account.scenario, prompt_tokens=prompt_tokens, cached_tokens=cached_tokens,
             completion_tokens=completion_tokens, cost_micros=cost, outcome=outcome,
             ttft_ms=None if ttft_s is None else ttft_s * 1000.0, e2e_ms=None if e2e_s is None else e2e_s * 1000.0)
