@@ -8,6 +8,8 @@ a fresh file at once serialise on the migration instead of tripping over each ot
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -73,8 +75,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA foreign_keys=ON")
         if not memory:
-            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -83,6 +84,19 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(IMMEDIATE) else "BEGIN")
 
     return engine
+
+
+def _switch_to_wal(cursor, timeout_s: float = 10.0) -> None:
+    """journal_mode=WAL needs the file to itself, and SQLite answers "locked" at once (no busy wait)
+    when another process is opening it too: retry until it is ours or already WAL."""
+    deadline = time.monotonic() + timeout_s
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def head_revision() -> str:
