@@ -7,7 +7,7 @@ import os
 import sys
 
 from tokenmill.config import ConfigError, ServeSettings
-from tokenmill.engine.config import EngineConfig
+from tokenmill.engine.config import QUANTIZATIONS, EngineConfig
 from tokenmill.modelstore.index import DEFAULT_MODEL
 
 
@@ -20,6 +20,9 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api-key", default=os.environ.get("TOKENMILL_API_KEY"), help="require 'Authorization: Bearer KEY' (env TOKENMILL_API_KEY)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
+    p.add_argument("--quantization", default="none", choices=QUANTIZATIONS,
+                   help="w8a8: int8 weights and activations on the CPU (faster at many streams, perplexity a few "
+                        "percent higher; BENCHMARKS.md)")
     p.add_argument("--kv-cache-dtype", default="auto", help="K/V storage: auto (float16 when computing in float32), float32, float16, bfloat16")
     p.add_argument("--kv-cache-memory", default="512MiB", help="KV cache size, e.g. 512MiB or 2GiB")
     p.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
@@ -71,7 +74,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     resolved = resolve_model(args.model)
     settings.engine = EngineConfig(
         model_path=str(resolved.path), model_name=args.served_model_name or resolved.name, device=args.device,
-        dtype=args.dtype, kv_cache_dtype=args.kv_cache_dtype, kv_cache_bytes=parse_bytes(args.kv_cache_memory), block_size=args.block_size,
+        dtype=args.dtype, quantization=args.quantization, kv_cache_dtype=args.kv_cache_dtype, kv_cache_bytes=parse_bytes(args.kv_cache_memory), block_size=args.block_size,
         max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
         max_model_len=args.max_model_len, enable_prefix_caching=not args.no_prefix_caching, num_threads=args.threads)
     return settings

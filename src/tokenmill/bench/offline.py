@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from tokenmill.engine.config import QUANTIZATIONS
 from tokenmill.engine.device import choose_device
 from tokenmill.engine.loader import LoadedWeights, read_weights
 
@@ -39,6 +40,7 @@ class OfflineConfig:
     output_tokens: int = 128
     device: str = "auto"
     dtype: str = "auto"
+    quantization: str = "none"  # tokenmill only: one of QUANTIZATIONS
     threads: int = 0  # 0: PyTorch's default
     kv_cache_mib: int = DEFAULT_KV_CACHE_MIB  # tokenmill only
     max_num_batched_tokens: int = DEFAULT_STEP_TOKENS  # tokenmill only
@@ -120,7 +122,7 @@ def _run_tokenmill(cfg: OfflineConfig, path: Path) -> tuple[float, int, torch.de
     from tokenmill.engine.messages import EngineRequest
     from tokenmill.engine.params import SamplingParams
 
-    engine = LLMEngine(EngineConfig(model_path=str(path), device=cfg.device, dtype=cfg.dtype,
+    engine = LLMEngine(EngineConfig(model_path=str(path), device=cfg.device, dtype=cfg.dtype, quantization=cfg.quantization,
                                     num_threads=cfg.threads, kv_cache_bytes=cfg.kv_cache_mib << 20,
                                     max_num_seqs=max(128, cfg.batch),
                                     max_num_batched_tokens=cfg.max_num_batched_tokens))
@@ -214,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output-tokens", type=int, default=128)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (hf auto: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--quantization", default="none", choices=QUANTIZATIONS, help="tokenmill: int8 weights and activations")
     p.add_argument("--threads", type=int, default=0, help="PyTorch threads (default: PyTorch's choice)")
     p.add_argument("--kv-cache-mib", type=int, default=DEFAULT_KV_CACHE_MIB, help="tokenmill KV cache size")
     p.add_argument("--max-num-batched-tokens", type=int, default=DEFAULT_STEP_TOKENS,
@@ -221,10 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--roofline", action="store_true", help="also measure bandwidth and the batch-1 decode bound")
     p.add_argument("--json", default=None, help="write every figure and the configuration to this file")
     a = p.parse_args(argv)
-    cfg = OfflineConfig(a.engine, a.model, a.batch, a.input_tokens, a.output_tokens, a.device, a.dtype, a.threads,
-                        a.kv_cache_mib, a.max_num_batched_tokens)
+    cfg = OfflineConfig(a.engine, a.model, a.batch, a.input_tokens, a.output_tokens, a.device, a.dtype,
+                        a.quantization, a.threads, a.kv_cache_mib, a.max_num_batched_tokens)
     r = run_offline(cfg, a.roofline)
-    print(f"{cfg.engine:>9} {r.env['device_name']} {r.env['dtype']}: batch {cfg.batch} x {cfg.input_tokens} in / "
+    quantized = "" if cfg.quantization == "none" else f" {cfg.quantization}"
+    print(f"{cfg.engine:>9} {r.env['device_name']} {r.env['dtype']}{quantized}: batch {cfg.batch} x {cfg.input_tokens} in / "
           f"{cfg.output_tokens} out: {r.output_tok_per_s:9.1f} out tok/s {r.total_tok_per_s:9.1f} total tok/s "
           f"wall {r.wall_s:7.2f} s", flush=True)
     if r.roofline:

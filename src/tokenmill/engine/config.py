@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+QUANTIZATIONS = ("none", "w8a8")  # w8a8: int8 weights and activations, CPU only (models/quantize.py)
+
 
 @dataclass(slots=True)
 class EngineConfig:
@@ -11,6 +13,7 @@ class EngineConfig:
     model_name: str = ""
     device: str = "auto"
     dtype: str = "auto"
+    quantization: str = "none"  # one of QUANTIZATIONS
     kv_cache_dtype: str = "auto"  # auto: float16 when computing in float32, else the compute dtype
     kv_cache_bytes: int = 512 * 1024**2
     block_size: int = 16

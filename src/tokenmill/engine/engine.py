@@ -17,6 +17,7 @@ from tokenmill.engine.model_runner import ModelRunner
 from tokenmill.engine.scheduler import Scheduler, SchedulerConfig
 from tokenmill.engine.sequence import Sequence, SequenceStatus
 from tokenmill.engine.tokenizer import load_tokenizer
+from tokenmill.models.quantize import CALIBRATION_TEXT, check_quantization
 
 
 class RequestError(ValueError):
@@ -42,12 +43,16 @@ class LLMEngine:
         torch.manual_seed(config.seed)
         self.device, self.dtype = choose_device(config.device, config.dtype)
         self.kv_dtype = choose_kv_dtype(config.kv_cache_dtype, self.dtype)
+        check_quantization(config.quantization, self.device)
         path = Path(config.model_path)
         weights = read_weights(path)
         self.model_config = weights.config
-        self.model = build_model(weights, self.device, self.dtype)
-        del weights
         self.tokenizer = load_tokenizer(path)
+        calibration = None
+        if config.quantization == "w8a8":
+            calibration = self.tokenizer.encode(CALIBRATION_TEXT.read_text(encoding="utf-8"))
+        self.model = build_model(weights, self.device, self.dtype, calibration)
+        del weights
         self.eos_token_ids = set(self.tokenizer.eos_token_ids)
         mc = self.model_config
         bytes_per_block = 2 * mc.num_layers * mc.num_kv_heads * mc.head_dim * config.block_size * self.kv_dtype.itemsize

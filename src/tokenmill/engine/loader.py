@@ -152,8 +152,10 @@ def read_weights(path: Path) -> LoadedWeights:
     raise ModelLoadError(f"{path}: expected a .gguf file or an HF-format directory")
 
 
-def build_model(weights: LoadedWeights, device: torch.device, dtype: torch.dtype) -> LlamaForCausalLM:
-    """Instantiate the model on device/dtype with these weights, ready for inference; empties weights.tensors."""
+def build_model(weights: LoadedWeights, device: torch.device, dtype: torch.dtype,
+                calibration_ids: list[int] | None = None) -> LlamaForCausalLM:
+    """Instantiate the model on device/dtype with these weights, ready for inference; empties weights.tensors.
+    With calibration_ids, its linear layers are quantized to W8A8 calibrated on those tokens."""
     with torch.device("meta"):
         model = LlamaForCausalLM(weights.config)
     tensors = dict(weights.tensors)
@@ -170,5 +172,5 @@ def build_model(weights: LoadedWeights, device: torch.device, dtype: torch.dtype
     tensors.clear()
     model.load_state_dict(state, strict=True, assign=True)
     del state
-    model.prepare(device, weights.rope_freqs)
+    model.prepare(device, weights.rope_freqs, calibration_ids)
     return model.eval().requires_grad_(False)

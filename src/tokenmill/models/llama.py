@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tokenmill.models.attention import AttentionBatch, KVCache, paged_attention
+from tokenmill.models.attention import AttentionBatch, KVCache, PrefillSpan, paged_attention
 from tokenmill.models.config import ModelConfig
 from tokenmill.models.linear import can_pack, fuse_linears, pack_linears
+from tokenmill.models.quantize import input_amax, quantize_linears
 from tokenmill.models.rope import RotaryEmbedding, apply_rotary, inverse_frequencies
 
 
@@ -106,8 +107,10 @@ class LlamaForCausalLM(nn.Module):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.rotary: RotaryEmbedding | None = None
 
-    def prepare(self, device: torch.device, rope_freqs: torch.Tensor | None = None) -> None:
-        """After loading weights: tie, fuse projections, build RoPE tables, prepack for the CPU."""
+    def prepare(self, device: torch.device, rope_freqs: torch.Tensor | None = None,
+                calibration_ids: list[int] | None = None) -> None:
+        """After loading weights: tie, fuse projections, build RoPE tables, then either quantize every
+        linear layer to W8A8 (calibrated on calibration_ids) or prepack them for the CPU."""
         if self.config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
         for layer in self.model.layers:
@@ -115,8 +118,22 @@ class LlamaForCausalLM(nn.Module):
             layer.mlp.fuse()
         inv_freq = inverse_frequencies(self.config, rope_freqs)
         self.rotary = RotaryEmbedding(inv_freq, self.config.max_position_embeddings, device)
-        if can_pack(device, self.lm_head.weight.dtype):
+        if calibration_ids:
+            quantize_linears(self, input_amax(self, lambda: self.prefill_alone(calibration_ids)))
+        elif can_pack(device, self.lm_head.weight.dtype):
             pack_linears(self)
+
+    def prefill_alone(self, token_ids: list[int], every_position: bool = False) -> torch.Tensor:
+        """Logits after the last of token_ids (or after every one), run as one prefill over a cache of its own."""
+        c = self.config
+        device, dtype = self.model.embed_tokens.weight.device, self.model.embed_tokens.weight.dtype
+        n = len(token_ids)
+        slots = torch.arange(n, device=device)
+        cache = KVCache(c.num_layers, n, c.num_kv_heads, c.head_dim, dtype, device)
+        batch = AttentionBatch(slot_mapping=slots, num_decodes=0, decode_kv_slots=None, decode_mask=None,
+                               prefills=[PrefillSpan(0, n, slots, None)])
+        ids = torch.tensor(token_ids, device=device)
+        return self(ids, slots, cache, batch, slots if every_position else torch.tensor([n - 1], device=device))
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, kv_cache: KVCache,
                 batch: AttentionBatch, logits_indices: torch.Tensor) -> torch.Tensor:
