@@ -3,6 +3,7 @@
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -188,3 +189,27 @@ def test_sigkill_loses_no_record_whose_record_call_returned(tmp_path, db_url):
     ids = {r[0] for r in stored(db_url)}
     missing = [rid for rid in seen if rid not in ids]
     assert missing == []
+
+
+def test_a_held_write_lock_neither_blocks_the_event_loop_nor_loses_the_record(engine, db_url, usage):
+    """Awaited records commit from the event loop when they can; when another process holds SQLite's
+    write lock they wait in the writer thread instead, and the loop keeps serving meanwhile."""
+    ledger = Ledger(engine)
+    blocker = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+
+    async def main():
+        await ledger.record(usage("inline"))  # nothing in the way: committed at once
+        blocker.execute("BEGIN IMMEDIATE")
+        pending = asyncio.ensure_future(ledger.record(usage("while-locked")))
+        ticks = 0
+        for _ in range(20):  # 0.2 s with the lock held: the loop keeps running, the record waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not pending.done()
+        blocker.execute("COMMIT")
+        await asyncio.wait_for(pending, 10)
+
+    asyncio.run(main())
+    ledger.close()
+    blocker.close()
+    assert [r[0] for r in stored(db_url)] == ["inline", "while-locked"]
