@@ -1,4 +1,4 @@
-"""The one settings object of a tokenmill server, built from CLI flags (and later a YAML file)."""
+"""The one settings object of a tokenmill server, built from CLI flags and the catalogue (tokenmill.yaml)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass, field
 
-from tokenmill.engine.config import EngineConfig
-from tokenmill.metering.pricing import Prices
+from tokenmill.catalog.entry import ModelEntry
 
 
 class ConfigError(ValueError):
@@ -16,18 +15,16 @@ class ConfigError(ValueError):
 
 @dataclass(slots=True)
 class ServeSettings:
-    engine: EngineConfig
+    models: list[ModelEntry]  # the catalogue: from --config, or the one model the flags describe
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None
-    replicas: int = 1
     max_queued_requests: int = 256
     log_level: str = "info"
     admin_key: str | None = None  # guards /admin/ (default: api_key)
     database_url: str | None = None  # tenants, keys and the ledger (default: SQLite in TOKENMILL_HOME)
     ledger: bool = True  # write a usage record per request
     redis_url: str | None = None  # shared rate-limit counters for several API processes (default: in-process)
-    prices: Prices = field(default_factory=Prices)  # of the served model, per million tokens
     engine_stand_in_tokens: int = 0  # > 0: no model, an instant stand-in answering this many tokens (overhead benchmark)
     extra: dict = field(default_factory=dict)
 
@@ -38,8 +35,11 @@ class ServeSettings:
                               "the server. Pass --api-key KEY (or set TOKENMILL_API_KEY), or listen on 127.0.0.1.")
         if not 0 < self.port < 65536:
             raise ConfigError(f"--port must be in 1..65535, got {self.port}")
-        if self.replicas < 1:
-            raise ConfigError("--replicas must be at least 1")
+        if not self.models:
+            raise ConfigError("no model to serve: pass --model or a --config with a 'models:' list")
+        for entry in self.models:
+            if entry.replicas < 1:
+                raise ConfigError(f"model {entry.name!r}: replicas must be at least 1")
         if self.max_queued_requests < 0:
             raise ConfigError(f"--max-queued-requests must be 0 or more, got {self.max_queued_requests}")
 

@@ -89,13 +89,21 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def metrics(self) -> dict[str, float]:
-        """/metrics as {'name{label="v"}': value}, plus {'name': value} for unlabelled samples."""
+        """/metrics as {'name{label="v"}': value}; each sample also counts, summed over models, under its
+        key without the model label ('tokenmill_prompt_tokens_total', 'tokenmill_requests_total{outcome="stop"}')."""
         text = httpx.get(self.base_url + "/metrics", timeout=30).text
         values: dict[str, float] = {}
+
+        def key(name: str, labels: dict) -> str:
+            text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            return f"{name}{{{text}}}" if text else name
+
         for family in text_string_to_metric_families(text):
             for s in family.samples:
-                labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-                values[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+                values[key(s.name, s.labels)] = s.value
+                if "model" in s.labels:
+                    other = key(s.name, {k: v for k, v in s.labels.items() if k != "model"})
+                    values[other] = values.get(other, 0.0) + s.value
         return values
 
     def wait_idle(self, timeout_s: float = 30.0) -> dict[str, float]:
@@ -138,7 +146,9 @@ def start_server(tmp_dir: Path, *flags: str) -> Server:
     log_path = tmp_dir / f"serve-{port}.log"
     env = {k: v for k, v in os.environ.items() if k != "TOKENMILL_API_KEY"}
     # float32 on every CPU, so greedy-equality checks do not depend on whether the CPU has bf16 units
-    cmd = [sys.executable, "-m", "tokenmill.cli", "serve", "--port", str(port), "--log-level", "warning", "--dtype", "float32", *flags]
+    # (a --config names its models' dtypes itself)
+    dtype = [] if "--config" in flags else ["--dtype", "float32"]
+    cmd = [sys.executable, "-m", "tokenmill.cli", "serve", "--port", str(port), "--log-level", "warning", *dtype, *flags]
     if "--database" not in flags:  # each server its own ledger, never the user's
         cmd += ["--database", f"sqlite:///{tmp_dir}/tokenmill-{port}.db"]
     with open(log_path, "wb") as log:

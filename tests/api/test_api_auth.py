@@ -58,7 +58,7 @@ def test_right_key_works_and_health_stays_open(keyed, model):
 
 def test_full_queue_is_503_with_retry_after(keyed, model):
     auth = {"authorization": f"Bearer {KEY}"}
-    rejected_before = keyed.metrics()["tokenmill_requests_rejected_total"]
+    rejected_before = keyed.metrics().get("tokenmill_requests_rejected_total", 0)
     with httpx.stream("POST", keyed.url + "/chat/completions", json=chat_body(model, 400, stream=True), headers=auth,
                       timeout=120) as running:
         assert running.status_code == 200
@@ -70,7 +70,7 @@ def test_full_queue_is_503_with_retry_after(keyed, model):
         assert info.value.status_code == 503
         assert int(info.value.response.headers["retry-after"]) >= 1
         assert info.value.body["type"] == "service_unavailable" and "retry" in info.value.message
-    assert keyed.metrics()["tokenmill_requests_rejected_total"] == rejected_before + 1
+    assert keyed.metrics().get("tokenmill_requests_rejected_total", 0) == rejected_before + 1
     keyed.wait_idle()
     r = httpx.post(keyed.url + "/chat/completions", json=chat_body(model, 2), headers=auth, timeout=120)
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 2

@@ -22,12 +22,11 @@ from tokenmill.api.metrics import Metrics
 from tokenmill.api.responses import LogprobsBuilder, ResponseShape
 from tokenmill.api.schemas import ChatCompletionRequest, CompletionRequest
 from tokenmill.config import ServeSettings
-from tokenmill.engine.client import EngineClient
-from tokenmill.engine.stand_in import StandInEngine
-from tokenmill.engine.tokenizer import ChatTemplateError, Tokenizer, load_tokenizer
+from tokenmill.engine.tokenizer import ChatTemplateError
 from tokenmill.db.engine import open_database
 from tokenmill.gateway.accounting import Account, Accounting
-from tokenmill.gateway.pipeline import Delta, Generation, Pipeline, Usage
+from tokenmill.gateway.models import ServedModel, ServedModels
+from tokenmill.gateway.pipeline import Generation, Usage
 from tokenmill.metering.ledger import Ledger
 from tokenmill.metering.reports import health_report, usage_report
 from tokenmill.tenancy.admin import admin_router
@@ -40,27 +39,25 @@ _json = msgspec.json.Encoder()
 class ServerState:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.tokenizer: Tokenizer = load_tokenizer(settings.engine.model_path)
         self.metrics = Metrics()
-        self.engine = (StandInEngine(settings.engine, settings.engine_stand_in_tokens)
-                       if settings.engine_stand_in_tokens else EngineClient(settings.engine, settings.replicas))
         self.db = open_database(settings.database_url)
         self.store = TenancyStore(self.db)
         self.ledger = Ledger(self.db) if settings.ledger else None
         self.limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
         self.accounting = Accounting(self.store, Admission(self.limiter), self.ledger, self.metrics,
                                      operator_key=settings.api_key, keys_required=bool(settings.api_key or settings.admin_key))
-        self.pipeline = Pipeline(self.engine, self.tokenizer, self.metrics, settings.max_queued_requests, self.accounting)
+        self.models = ServedModels(settings.models, self.metrics, settings.max_queued_requests, self.accounting,
+                                   settings.engine_stand_in_tokens)
         self.started = int(time.time())
 
     async def start(self) -> None:
-        await self.engine.start()
+        await self.models.start()
         if self.ledger is not None:  # budgets carry over restarts: start them at what the ledger says was spent
             await self.accounting.admission.seed_budgets(self.ledger.totals_by_scope())
 
     async def stop(self) -> None:
         try:
-            await self.engine.shutdown()
+            await self.models.stop()
             await self.accounting.drain()
         finally:
             if self.ledger is not None:
@@ -87,35 +84,23 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.add_middleware(AuthMiddleware, accounting=state.accounting)
     if settings.admin_key or settings.api_key:
         app.include_router(admin_router(state.store, settings.admin_key or settings.api_key))
-    served = settings.engine.model_name
-
-    def check_model(name: str) -> None:
-        if name != served:
-            raise APIError(404, f"the model '{name}' does not exist; this server serves '{served}' (see /v1/models)",
-                           param="model", code="model_not_found")
-
     @app.get("/health")
     async def health() -> Response:
-        if state.engine.dead_reason:
-            return JSONResponse({"status": "error", "detail": state.engine.dead_reason}, status_code=503)
+        if state.models.dead_reason:
+            return JSONResponse({"status": "error", "detail": state.models.dead_reason}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(state.metrics.render(state.engine), media_type="text/plain; version=0.0.4")
-
-    def model_card() -> dict:
-        return {"id": served, "object": "model", "created": state.started, "owned_by": "tokenmill",
-                "max_model_len": state.pipeline.max_model_len}
+        return Response(state.metrics.render(state.models), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models")
     async def models() -> dict:
-        return {"object": "list", "data": [model_card()]}
+        return {"object": "list", "data": [model.card(state.started) for model in state.models]}
 
     @app.get("/v1/models/{name:path}")
     async def model(name: str) -> dict:
-        check_model(name)
-        return model_card()
+        return state.models.resolve(name).card(state.started)
 
     @app.get("/v1/usage")
     async def usage(request: Request, group_by: str = "model,day", since: str | None = None,
@@ -138,21 +123,21 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
-        check_model(body.model)
+        served = state.models.resolve(body.model)
         if body.tools:
             raise APIError(400, "tools: tool calling is not supported yet", param="tools")
         if body.response_format and body.response_format.get("type", "text") != "text":
             raise APIError(400, "only response_format {\"type\": \"text\"} is supported yet", param="response_format")
         try:
-            text = state.tokenizer.apply_chat_template([m.as_template_input() for m in body.messages])
+            text = served.tokenizer.apply_chat_template([m.as_template_input() for m in body.messages])
         except ChatTemplateError as exc:
             raise APIError(400, str(exc), param="messages") from exc
-        prompt_ids = state.tokenizer.encode(text, add_special_tokens=False)
-        return await _complete(body, prompt_ids, request, chat=True)
+        prompt_ids = served.tokenizer.encode(text, add_special_tokens=False)
+        return await _complete(served, body, prompt_ids, request, chat=True)
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request) -> Response:
-        check_model(body.model)
+        served = state.models.resolve(body.model)
         if body.echo:
             raise APIError(400, "echo is not supported", param="echo")
         if body.suffix:
@@ -163,50 +148,51 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 raise APIError(400, "send one prompt per request (a list of several prompts is not supported)", param="prompt")
             prompt = prompt[0]
         if isinstance(prompt, str):
-            prompt_ids = state.tokenizer.encode(prompt)
+            prompt_ids = served.tokenizer.encode(prompt)
         else:
-            vocab = state.tokenizer.vocab_size
+            vocab = served.tokenizer.vocab_size
             if any(t < 0 or t >= vocab for t in prompt):
                 raise APIError(400, f"prompt token ids must be in [0, {vocab})", param="prompt")
             prompt_ids = list(prompt)
         if not prompt_ids:
             raise APIError(400, "the prompt is empty", param="prompt")
-        return await _complete(body, prompt_ids, request, chat=False)
+        return await _complete(served, body, prompt_ids, request, chat=False)
 
-    async def _complete(body: ChatCompletionRequest | CompletionRequest, prompt_ids: list[int], request: Request,
-                        chat: bool) -> Response:
+    async def _complete(served: ServedModel, body: ChatCompletionRequest | CompletionRequest, prompt_ids: list[int],
+                        request: Request, chat: bool) -> Response:
         if body.logit_bias:
             raise APIError(400, "logit_bias is not supported yet", param="logit_bias")
         request_id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
-        max_tokens = body.requested_max_tokens or max(1, state.pipeline.max_model_len - len(prompt_ids))
-        account = Account(request.state.principal, served, settings.prices)
+        pipeline = served.pipeline
+        max_tokens = body.requested_max_tokens or max(1, pipeline.max_model_len - len(prompt_ids))
+        account = Account(request.state.principal, served.name, served.entry.prices)
         gen = Generation(request_id, prompt_ids, body.sampling_params(max_tokens, body.logprobs_count), body.stop,
                          account=account)
-        state.pipeline.admit(gen)
+        pipeline.admit(gen)
         try:
             await state.accounting.admit(account, len(prompt_ids), max_tokens)
         except APIError:
-            state.pipeline.release(gen)
+            pipeline.release(gen)
             raise
-        shape = ResponseShape.new(chat, request_id, served)
+        shape = ResponseShape.new(chat, request_id, served.name)
         if body.stream:
             async def release() -> None:  # frees the admitted place if the client left before the body started
-                state.pipeline.release(gen)
+                pipeline.release(gen)
 
-            return StreamingResponse(_stream(gen, shape, body.include_usage), media_type="text/event-stream",
+            return StreamingResponse(_stream(served, gen, shape, body.include_usage), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **account.headers()},
                                      background=BackgroundTask(release))
         try:
-            return await _until_done_or_disconnect(_full(gen, shape), request)
+            return await _until_done_or_disconnect(_full(served, gen, shape), request)
         finally:
-            state.pipeline.release(gen)
+            pipeline.release(gen)
 
-    async def _full(gen: Generation, shape: ResponseShape) -> Response:
+    async def _full(served: ServedModel, gen: Generation, shape: ResponseShape) -> Response:
         usage = Usage()
-        logprobs = LogprobsBuilder(state.tokenizer, shape.chat) if gen.params.logprobs is not None else None
+        logprobs = LogprobsBuilder(served.tokenizer, shape.chat) if gen.params.logprobs is not None else None
         parts: list[str] = []
         finish = None
-        async with aclosing(state.pipeline.run(gen, usage)) as deltas:
+        async with aclosing(served.pipeline.run(gen, usage)) as deltas:
             async for delta in deltas:
                 parts.append(delta.text)
                 if logprobs and delta.logprobs:
@@ -216,12 +202,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return Response(_json.encode(body), media_type="application/json",
                         headers=gen.account.headers() if gen.account else None)
 
-    async def _stream(gen: Generation, shape: ResponseShape, include_usage: bool) -> AsyncIterator[bytes]:
+    async def _stream(served: ServedModel, gen: Generation, shape: ResponseShape,
+                      include_usage: bool) -> AsyncIterator[bytes]:
         usage = Usage()
-        logprobs = LogprobsBuilder(state.tokenizer, shape.chat) if gen.params.logprobs is not None else None
+        logprobs = LogprobsBuilder(served.tokenizer, shape.chat) if gen.params.logprobs is not None else None
         first = True
         try:
-            async with aclosing(state.pipeline.run(gen, usage)) as deltas:
+            async with aclosing(served.pipeline.run(gen, usage)) as deltas:
                 async for delta in deltas:
                     lp = logprobs.add(delta.logprobs) if logprobs and delta.logprobs else None
                     if not delta.text and not delta.finish_reason and not first and lp is None:

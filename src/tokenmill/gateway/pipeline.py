@@ -60,8 +60,9 @@ class Usage:
 
 class Pipeline:
     def __init__(self, engine: EngineClient, tokenizer: Tokenizer, metrics: Metrics, max_queued: int,
-                 accounting: Accounting | None = None) -> None:
+                 accounting: Accounting | None = None, model_name: str = "") -> None:
         self.engine = engine
+        self.model_name = model_name or engine.config.model_name
         self.tokenizer = tokenizer
         self.metrics = metrics
         self.accounting = accounting
@@ -85,7 +86,7 @@ class Pipeline:
             raise APIError(503, f"the engine is down ({self.engine.dead_reason}); the server must be restarted",
                            code="engine_down")
         if self.engine.num_in_flight + len(self.reserved) >= self.max_in_flight:
-            self.metrics.rejected.inc()
+            self.metrics.rejected.labels(self.model_name).inc()
             raise APIError(503, "the server is at capacity; retry shortly", code="overloaded", headers={"Retry-After": "1"})
         self.reserved.add(gen.request_id)
 
@@ -152,7 +153,7 @@ class Pipeline:
                 outcome = "aborted"
             raise
         finally:
-            self.metrics.observe_request(outcome, started, first_token_s, usage)
+            self.metrics.observe_request(self.model_name, outcome, started, first_token_s, usage)
             if not accounted and self.accounting and gen.account:
                 self.accounting.finish_later(gen.account, gen.request_id, outcome, usage.prompt_tokens,
                                              usage.cached_tokens, usage.completion_tokens,

@@ -1,0 +1,86 @@
+"""The models this server serves: each with its tokenizer, its engine replicas and its pipeline.
+
+Requests name a model or one of its aliases; `resolve` finds it or answers 404 with the names
+that exist. Every self-hosted model runs in engine processes of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from tokenmill.api.errors import APIError
+from tokenmill.api.metrics import Metrics
+from tokenmill.catalog.entry import ModelEntry
+from tokenmill.engine.client import EngineClient
+from tokenmill.engine.stand_in import StandInEngine
+from tokenmill.engine.tokenizer import Tokenizer, load_tokenizer
+from tokenmill.gateway.accounting import Accounting
+from tokenmill.gateway.pipeline import Pipeline
+
+
+@dataclass(slots=True)
+class ServedModel:
+    entry: ModelEntry
+    tokenizer: Tokenizer
+    engine: EngineClient | StandInEngine
+    pipeline: Pipeline
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    def card(self, created: int) -> dict:
+        """The model as /v1/models lists it."""
+        return {"id": self.name, "object": "model", "created": created, "owned_by": "tokenmill",
+                "aliases": list(self.entry.aliases), "max_model_len": self.pipeline.max_model_len}
+
+
+class ServedModels:
+    def __init__(self, entries: list[ModelEntry], metrics: Metrics, max_queued: int, accounting: Accounting | None,
+                 stand_in_tokens: int = 0) -> None:
+        self._models: list[ServedModel] = []
+        self._by_name: dict[str, ServedModel] = {}
+        for entry in entries:
+            if not entry.self_hosted:
+                raise ValueError(f"model {entry.name!r}: upstream models are not served yet; use a self-hosted source")
+            config = entry.engine_config()
+            engine = (StandInEngine(config, stand_in_tokens) if stand_in_tokens
+                      else EngineClient(config, entry.replicas))
+            tokenizer = load_tokenizer(entry.path)
+            model = ServedModel(entry, tokenizer, engine,
+                                Pipeline(engine, tokenizer, metrics, max_queued, accounting, model_name=entry.name))
+            self._models.append(model)
+            for name in entry.names:
+                self._by_name[name] = model
+
+    def __iter__(self) -> Iterator[ServedModel]:
+        return iter(self._models)
+
+    def resolve(self, name: str) -> ServedModel:
+        """The model a request names (by name or alias); 404 naming the models there are."""
+        model = self._by_name.get(name)
+        if model is None:
+            known = ", ".join(f"'{m.name}'" for m in self._models)
+            raise APIError(404, f"the model '{name}' does not exist; this server serves {known} (see /v1/models)",
+                           param="model", code="model_not_found")
+        return model
+
+    @property
+    def dead_reason(self) -> str | None:
+        """Why a model's engine is down, if one is."""
+        for model in self._models:
+            if model.engine.dead_reason:
+                return f"{model.name}: {model.engine.dead_reason}"
+        return None
+
+    async def start(self) -> None:
+        """Start every model's engines together (each loads its own weights)."""
+        await asyncio.gather(*(model.engine.start() for model in self._models))
+
+    async def stop(self) -> None:
+        results = await asyncio.gather(*(model.engine.shutdown() for model in self._models), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
