@@ -40,9 +40,6 @@ class ServeSettings:
         for entry in self.models:
             if entry.replicas < 1:
                 raise ConfigError(f"model {entry.name!r}: replicas must be at least 1")
-            if not entry.self_hosted:
-                raise ConfigError(f"model {entry.name!r}: upstream models are not served yet; give it a 'source' "
-                                  "(a built-in model, .gguf file or HF directory)")
         if self.max_queued_requests < 0:
             raise ConfigError(f"--max-queued-requests must be 0 or more, got {self.max_queued_requests}")
 

@@ -26,6 +26,7 @@ from tokenmill.engine.tokenizer import ChatTemplateError
 from tokenmill.db.engine import open_database
 from tokenmill.gateway.accounting import Account, Accounting
 from tokenmill.gateway.models import ServedModel, ServedModels
+from tokenmill.gateway.upstream import UpstreamModel
 from tokenmill.gateway.pipeline import Generation, Usage
 from tokenmill.metering.ledger import Ledger
 from tokenmill.metering.reports import health_report, usage_report
@@ -96,7 +97,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/v1/models")
     async def models() -> dict:
-        return {"object": "list", "data": [model.card(state.started) for model in state.models]}
+        return {"object": "list", "data": state.models.cards(state.started)}
 
     @app.get("/v1/models/{name:path}")
     async def model(name: str) -> dict:
@@ -124,6 +125,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         served = state.models.resolve(body.model)
+        if isinstance(served, UpstreamModel):
+            return await _proxy(served, "/chat/completions", request)
         if body.tools:
             raise APIError(400, "tools: tool calling is not supported yet", param="tools")
         if body.response_format and body.response_format.get("type", "text") != "text":
@@ -138,6 +141,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request) -> Response:
         served = state.models.resolve(body.model)
+        if isinstance(served, UpstreamModel):
+            return await _proxy(served, "/completions", request)
         if body.echo:
             raise APIError(400, "echo is not supported", param="echo")
         if body.suffix:
@@ -157,6 +162,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if not prompt_ids:
             raise APIError(400, "the prompt is empty", param="prompt")
         return await _complete(served, body, prompt_ids, request, chat=False)
+
+    async def _proxy(served: UpstreamModel, path: str, request: Request) -> Response:
+        account = Account(request.state.principal, served.name, served.entry.prices)
+        return await served.complete(path, await request.json(), account, state.accounting)
 
     async def _complete(served: ServedModel, body: ChatCompletionRequest | CompletionRequest, prompt_ids: list[int],
                         request: Request, chat: bool) -> Response:

@@ -1,4 +1,5 @@
-"""The models this server serves: each with its tokenizer, its engine replicas and its pipeline.
+"""The models this server serves: each self-hosted one with its tokenizer, engine replicas and pipeline,
+and those that another OpenAI-compatible server answers for us (upstream.py).
 
 Requests name a model or one of its aliases; `resolve` finds it or answers 404 with the names
 that exist. Every self-hosted model runs in engine processes of its own.
@@ -18,6 +19,7 @@ from tokenmill.engine.stand_in import StandInEngine
 from tokenmill.engine.tokenizer import Tokenizer, load_tokenizer
 from tokenmill.gateway.accounting import Accounting
 from tokenmill.gateway.pipeline import Pipeline
+from tokenmill.gateway.upstream import UpstreamModel
 
 
 @dataclass(slots=True)
@@ -40,11 +42,16 @@ class ServedModel:
 class ServedModels:
     def __init__(self, entries: list[ModelEntry], metrics: Metrics, max_queued: int, accounting: Accounting | None,
                  stand_in_tokens: int = 0) -> None:
+        self._entries = list(entries)
         self._models: list[ServedModel] = []
-        self._by_name: dict[str, ServedModel] = {}
+        self._upstream: list[UpstreamModel] = []
+        self._by_name: dict[str, ServedModel | UpstreamModel] = {}
         for entry in entries:
             if not entry.self_hosted:
-                raise ValueError(f"model {entry.name!r}: upstream models are not served yet; use a self-hosted source")
+                upstream = UpstreamModel(entry)
+                self._upstream.append(upstream)
+                self._by_name.update((name, upstream) for name in entry.names)
+                continue
             config = entry.engine_config()
             engine = (StandInEngine(config, stand_in_tokens) if stand_in_tokens
                       else EngineClient(config, entry.replicas))
@@ -56,13 +63,19 @@ class ServedModels:
                 self._by_name[name] = model
 
     def __iter__(self) -> Iterator[ServedModel]:
+        """The self-hosted models."""
         return iter(self._models)
 
-    def resolve(self, name: str) -> ServedModel:
+    def cards(self, created: int) -> list[dict]:
+        """Every model, in catalogue order, as /v1/models lists it."""
+        by_entry = {id(m.entry): m for m in [*self._models, *self._upstream]}
+        return [by_entry[id(e)].card(created) for e in self._entries]
+
+    def resolve(self, name: str) -> ServedModel | UpstreamModel:
         """The model a request names (by name or alias); 404 naming the models there are."""
         model = self._by_name.get(name)
         if model is None:
-            known = ", ".join(f"'{m.name}'" for m in self._models)
+            known = ", ".join(f"'{e.name}'" for e in self._entries)
             raise APIError(404, f"the model '{name}' does not exist; this server serves {known} (see /v1/models)",
                            param="model", code="model_not_found")
         return model
@@ -80,7 +93,8 @@ class ServedModels:
         await asyncio.gather(*(model.engine.start() for model in self._models))
 
     async def stop(self) -> None:
-        results = await asyncio.gather(*(model.engine.shutdown() for model in self._models), return_exceptions=True)
+        results = await asyncio.gather(*(model.engine.shutdown() for model in self._models),
+                                       *(model.close() for model in self._upstream), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
