@@ -74,3 +74,16 @@ def test_a_bad_catalogue_is_refused_naming_the_file_and_what_to_fix(tmp_path, te
 def test_a_missing_file_says_so(tmp_path):
     with pytest.raises(CatalogError, match="cannot read the config"):
         load_catalog(tmp_path / "nope.yaml")
+
+
+def test_the_repositorys_demo_catalogue_loads_and_names_built_in_models():
+    from pathlib import Path
+
+    from tokenmill.modelstore.index import INDEX
+
+    entries = load_catalog(Path(__file__).resolve().parents[2] / "tokenmill.yaml")
+    assert len(entries) >= 2
+    for entry in entries:
+        assert entry.source in INDEX, f"{entry.name}: {entry.source} is not a built-in model"
+        assert set(entry.quality) == {"code", "math", "translation", "chat", "general"}
+        assert not entry.prices.free
