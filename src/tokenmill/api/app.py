@@ -26,9 +26,11 @@ from tokenmill.engine.tokenizer import ChatTemplateError
 from tokenmill.db.engine import open_database
 from tokenmill.gateway.accounting import Account, Accounting
 from tokenmill.gateway.models import ServedModel, ServedModels
-from tokenmill.gateway.upstream import UpstreamModel
+from tokenmill.gateway.upstream import CHARS_PER_TOKEN, UpstreamModel
 from tokenmill.gateway.pipeline import Generation, Usage
 from tokenmill.metering.ledger import Ledger
+from tokenmill.routing.policy import ROUTES, NoRoute
+from tokenmill.routing.router import ROUTING_MAX_TOKENS, Router, RoutedRequest, RoutingUnavailable
 from tokenmill.metering.reports import health_report, usage_report
 from tokenmill.tenancy.admin import admin_router
 from tokenmill.tenancy.records import Principal
@@ -49,10 +51,11 @@ class ServerState:
                                      operator_key=settings.api_key, keys_required=bool(settings.api_key or settings.admin_key))
         self.models = ServedModels(settings.models, self.metrics, settings.max_queued_requests, self.accounting,
                                    settings.engine_stand_in_tokens)
+        self.router = Router(self.models, floor=settings.routing_floor)
         self.started = int(time.time())
 
     async def start(self) -> None:
-        await self.models.start()
+        await asyncio.gather(self.models.start(), asyncio.to_thread(self.router.load))
         if self.ledger is not None:  # budgets carry over restarts: start them at what the ledger says was spent
             await self.accounting.admission.seed_budgets(self.ledger.totals_by_scope())
 
@@ -97,7 +100,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/v1/models")
     async def models() -> dict:
-        return {"object": "list", "data": state.models.cards(state.started)}
+        routes = [{"id": name, "object": "model", "created": state.started, "owned_by": "tokenmill-router",
+                   "aliases": [], "max_model_len": None} for name in ROUTES] if state.router.unavailable is None else []
+        return {"object": "list", "data": state.models.cards(state.started) + routes}
 
     @app.get("/v1/models/{name:path}")
     async def model(name: str) -> dict:
@@ -124,9 +129,58 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
-        served = state.models.resolve(body.model)
+        return await _answer(body, request, chat=True)
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest, request: Request) -> Response:
+        return await _answer(body, request, chat=False)
+
+    async def _answer(body: ChatCompletionRequest | CompletionRequest, request: Request, chat: bool) -> Response:
+        """Answer with the model the request names, or, for "auto", with the one the router picks (falling back
+        to the next when one is overloaded, down or too short before any token was sent)."""
+        if not Router.handles(body.model):
+            return await _answer_with(state.models.resolve(body.model), body, request, chat, "")
+        routed = await _route(body, chat)
+        last_error: APIError | None = None
+        for entry in routed.route.ranked:
+            served = state.models.resolve(entry.name)
+            try:
+                response = await _answer_with(served, body, request, chat, routed.route.scenario)
+            except APIError as exc:
+                if exc.status in (502, 503) or exc.code == "context_length_exceeded":
+                    last_error = exc
+                    continue
+                raise
+            response.headers["x-tokenmill-route"] = routed.header(served.name)
+            return response
+        assert last_error is not None
+        raise last_error
+
+    async def _route(body: ChatCompletionRequest | CompletionRequest, chat: bool) -> RoutedRequest:
+        if chat:
+            messages = [m.as_template_input() for m in body.messages]
+            prompt, chars = None, sum(len(m["content"]) for m in messages)
+        else:
+            messages, prompt = None, body.prompt if isinstance(body.prompt, str) else ""
+            chars = len(prompt) if prompt else len(body.prompt)
+        try:
+            return await state.router.route(body.model, chars // CHARS_PER_TOKEN + 1,
+                                            body.requested_max_tokens or ROUTING_MAX_TOKENS, messages, prompt)
+        except NoRoute as exc:
+            raise APIError(400, str(exc), param="model", code="no_route") from exc
+        except RoutingUnavailable as exc:
+            raise APIError(503, str(exc), param="model", code="routing_unavailable") from exc
+
+    async def _answer_with(served: ServedModel | UpstreamModel, body: ChatCompletionRequest | CompletionRequest,
+                           request: Request, chat: bool, scenario: str) -> Response:
         if isinstance(served, UpstreamModel):
-            return await _proxy(served, "/chat/completions", request)
+            account = Account(request.state.principal, served.name, served.entry.prices, scenario=scenario)
+            return await served.complete("/chat/completions" if chat else "/completions", await request.json(),
+                                         account, state.accounting)
+        prompt_ids = _chat_prompt(served, body) if chat else _text_prompt(served, body)
+        return await _complete(served, body, prompt_ids, request, chat, scenario)
+
+    def _chat_prompt(served: ServedModel, body: ChatCompletionRequest) -> list[int]:
         if body.tools:
             raise APIError(400, "tools: tool calling is not supported yet", param="tools")
         if body.response_format and body.response_format.get("type", "text") != "text":
@@ -135,14 +189,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
             text = served.tokenizer.apply_chat_template([m.as_template_input() for m in body.messages])
         except ChatTemplateError as exc:
             raise APIError(400, str(exc), param="messages") from exc
-        prompt_ids = served.tokenizer.encode(text, add_special_tokens=False)
-        return await _complete(served, body, prompt_ids, request, chat=True)
+        return served.tokenizer.encode(text, add_special_tokens=False)
 
-    @app.post("/v1/completions")
-    async def completions(body: CompletionRequest, request: Request) -> Response:
-        served = state.models.resolve(body.model)
-        if isinstance(served, UpstreamModel):
-            return await _proxy(served, "/completions", request)
+    def _text_prompt(served: ServedModel, body: CompletionRequest) -> list[int]:
         if body.echo:
             raise APIError(400, "echo is not supported", param="echo")
         if body.suffix:
@@ -161,20 +210,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
             prompt_ids = list(prompt)
         if not prompt_ids:
             raise APIError(400, "the prompt is empty", param="prompt")
-        return await _complete(served, body, prompt_ids, request, chat=False)
-
-    async def _proxy(served: UpstreamModel, path: str, request: Request) -> Response:
-        account = Account(request.state.principal, served.name, served.entry.prices)
-        return await served.complete(path, await request.json(), account, state.accounting)
+        return prompt_ids
 
     async def _complete(served: ServedModel, body: ChatCompletionRequest | CompletionRequest, prompt_ids: list[int],
-                        request: Request, chat: bool) -> Response:
+                        request: Request, chat: bool, scenario: str = "") -> Response:
         if body.logit_bias:
             raise APIError(400, "logit_bias is not supported yet", param="logit_bias")
         request_id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         pipeline = served.pipeline
         max_tokens = body.requested_max_tokens or max(1, pipeline.max_model_len - len(prompt_ids))
-        account = Account(request.state.principal, served.name, served.entry.prices)
+        account = Account(request.state.principal, served.name, served.entry.prices, scenario=scenario)
         gen = Generation(request_id, prompt_ids, body.sampling_params(max_tokens, body.logprobs_count), body.stop,
                          account=account)
         pipeline.admit(gen)

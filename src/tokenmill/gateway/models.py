@@ -66,10 +66,14 @@ class ServedModels:
         """The self-hosted models."""
         return iter(self._models)
 
+    def all(self) -> list[ServedModel | UpstreamModel]:
+        """Every model, self-hosted and upstream, in catalogue order."""
+        by_entry = {id(m.entry): m for m in [*self._models, *self._upstream]}
+        return [by_entry[id(e)] for e in self._entries]
+
     def cards(self, created: int) -> list[dict]:
         """Every model, in catalogue order, as /v1/models lists it."""
-        by_entry = {id(m.entry): m for m in [*self._models, *self._upstream]}
-        return [by_entry[id(e)].card(created) for e in self._entries]
+        return [model.card(created) for model in self.all()]
 
     def resolve(self, name: str) -> ServedModel | UpstreamModel:
         """The model a request names (by name or alias); 404 naming the models there are."""

@@ -71,6 +71,12 @@ class Pipeline:
         self.reserved: set[str] = set()
 
     @property
+    def overloaded(self) -> bool:
+        """True when more than the engines can run at once is already waiting: a router should look elsewhere."""
+        in_flight = self.engine.num_in_flight + len(self.reserved)
+        return in_flight >= self.engine.config.max_num_seqs * self.engine.num_replicas
+
+    @property
     def max_model_len(self) -> int:
         """The longest sequence one request can have (the engine caps it by its KV cache)."""
         return self.engine.ready.max_model_len

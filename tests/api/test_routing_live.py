@@ -1,0 +1,94 @@
+"""model "auto": the server classifies the request, picks the cheapest good-enough model, falls back, says why."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+OPERATOR = "routing-operator"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def routed_server(spawn_server, tmp_path_factory):
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there: every request to it fails at once
+    config = tmp_path_factory.mktemp("routing") / "tokenmill.yaml"
+    config.write_text(f"""
+models:
+  - name: chat-model
+    source: smollm2-135m-instruct
+    dtype: float32
+    kv_cache_memory: 64MiB
+    context_length: 512
+    prices: {{input: 0.05, output: 0.10}}
+    quality: {{chat: 0.8, general: 0.6, translation: 0.6, code: 0.1, math: 0.1}}
+  - name: code-model
+    source: smollm2-135m-instruct
+    dtype: float32
+    kv_cache_memory: 64MiB
+    context_length: 512
+    prices: {{input: 0.50, output: 1.00}}
+    quality: {{chat: 0.3, general: 0.4, translation: 0.3, code: 0.9, math: 0.8}}
+  - name: math-elsewhere
+    upstream: {{base_url: "{dead}", model: nothing}}
+    prices: {{input: 0.01, output: 0.01}}
+    quality: {{math: 0.95}}
+""")
+    server = spawn_server("--config", str(config), "--api-key", OPERATOR)
+    yield server
+    server.stop()
+
+
+def ask(server, content: str, model: str = "auto") -> httpx.Response:
+    return httpx.post(server.base_url + "/v1/chat/completions", timeout=120,
+                      headers={"authorization": f"Bearer {OPERATOR}"},
+                      json={"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": 8})
+
+
+def route_of(response: httpx.Response) -> dict:
+    return dict(part.split("=", 1) for part in response.headers["x-tokenmill-route"].split("; "))
+
+
+@pytest.mark.parametrize(("content", "scenario", "model"), [
+    ("Write a Python function that reverses a linked list.", "code", "code-model"),
+    ("帮我写一个 SQL 查询，统计每个用户的订单数量", "code", "code-model"),
+    ("Hey! How's your day going?", "chat", "chat-model"),
+    ("请把这句话翻译成英文：我们明天早上九点开会。", "translation", "chat-model"),
+])
+def test_auto_sends_each_request_to_the_cheapest_model_good_enough_for_its_scenario(routed_server, content,
+                                                                                      scenario, model):
+    r = ask(routed_server, content)
+    assert r.status_code == 200, r.text
+    assert r.json()["model"] == model
+    route = route_of(r)
+    assert (route["scenario"], route["model"]) == (scenario, model)
+    assert route["reason"]
+
+
+def test_a_failing_first_choice_falls_back_to_the_next_and_the_ledger_keeps_the_scenario(routed_server):
+    r = ask(routed_server, "Solve for x: 3x + 7 = 22. Show the steps.")
+    assert r.status_code == 200, r.text
+    route = route_of(r)
+    assert route["scenario"] == "math"
+    assert r.json()["model"] == route["model"] == "code-model"  # math-elsewhere was first and could not answer
+    rows = httpx.get(routed_server.base_url + "/v1/usage", params={"group_by": "scenario,model"},
+                     headers={"authorization": f"Bearer {OPERATOR}"}).json()["data"]
+    used = {(row["scenario"], row["model"]) for row in rows if row["requests"]}
+    assert ("math", "code-model") in used and ("code", "code-model") in used and ("chat", "chat-model") in used
+
+
+def test_routes_are_listed_and_a_named_model_is_not_routed(routed_server):
+    ids = [c["id"] for c in httpx.get(routed_server.base_url + "/v1/models",
+                                      headers={"authorization": f"Bearer {OPERATOR}"}).json()["data"]]
+    assert ids == ["chat-model", "code-model", "math-elsewhere", "auto", "auto:best", "auto:cheap"]
+    r = ask(routed_server, "Write a Python function that reverses a linked list.", model="chat-model")
+    assert r.json()["model"] == "chat-model" and "x-tokenmill-route" not in r.headers
+    best = ask(routed_server, "Hey! How's your day going?", model="auto:cheap")
+    assert best.json()["model"] == "chat-model"
