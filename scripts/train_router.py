@@ -18,25 +18,10 @@ import torch
 
 from tokenmill.catalog.entry import SCENARIOS
 from tokenmill.routing.classifier import WEIGHTS, Embedder, feature_matrix
-from tokenmill.routing.request_text import RequestText, request_text
+from tokenmill.routing.dataset import HELDOUT, TRAINING, example_request, load_examples
 
-DATA = WEIGHTS.parent
 L2 = 1e-5  # weight decay of the softmax regression (1e-5 and 1e-4 were best in 5-fold cross-validation)
 EPOCHS = 300
-
-
-def example_text(example: dict) -> RequestText:
-    """The classifier's input for one labelled example, built as it is for a live request."""
-    if "turns" in example:
-        messages = [{"role": "system", "content": example["system"]}] if example.get("system") else []
-        for i, turn in enumerate(example["turns"]):
-            messages.append({"role": "user" if i % 2 == 0 else "assistant", "content": turn})
-        return request_text(messages)
-    return request_text([{"role": "user", "content": example["text"]}])
-
-
-def load(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def train(x: np.ndarray, y: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +58,7 @@ def evaluate(examples: list[dict], predicted: list[str]) -> dict:
     return {"all": accuracy(lambda e: True), "en": accuracy(lambda e: e["lang"] == "en"),
             "zh": accuracy(lambda e: e["lang"] == "zh"), "hard": accuracy(lambda e: e.get("hard")),
             "per_label": per_label, "confusion": confusion,
-            "errors": [{"text": example_text(e).last[:160], "label": e["label"], "predicted": p}
+            "errors": [{"text": example_request(e).last[:160], "label": e["label"], "predicted": p}
                        for e, p in zip(examples, predicted) if e["label"] != p]}
 
 
@@ -81,15 +66,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=None, help="write the held-out figures here")
     args = parser.parse_args()
-    training, heldout = load(DATA / "scenarios.jsonl"), load(DATA / "scenarios_heldout.jsonl")
+    training, heldout = load_examples(TRAINING), load_examples(HELDOUT)
     embedder = Embedder(threads=2)
     labels = list(SCENARIOS)
-    x = feature_matrix(embedder, [example_text(e) for e in training])
+    x = feature_matrix(embedder, [example_request(e) for e in training])
     y = np.asarray([labels.index(e["label"]) for e in training])
     weight, bias = train(x, y, len(labels))
     np.savez(WEIGHTS, weight=weight, bias=bias, labels=np.asarray(labels))
 
-    texts = [example_text(e) for e in heldout]
+    texts = [example_request(e) for e in heldout]
     started = time.perf_counter()
     xh = feature_matrix(embedder, texts)
     per_text_ms = (time.perf_counter() - started) / len(texts) * 1000

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tokenmill.routing.classifier import WEIGHTS, ScenarioClassifier
+from tokenmill.routing.classifier import ScenarioClassifier
+from tokenmill.routing.dataset import HELDOUT, example_request, load_examples
 from tokenmill.routing.request_text import request_text
 
-HELDOUT = WEIGHTS.parent / "scenarios_heldout.jsonl"
 # measured with the shipped weights (BENCHMARKS.md): 95.4% overall, 96.9% English, 93.8% Chinese
 ACCURACY_ALL = 0.95
 ACCURACY_LANG = 0.93
-
-
-def _request(example: dict):
-    if "turns" in example:
-        messages = [{"role": "system", "content": example["system"]}] if example.get("system") else []
-        messages += [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(example["turns"])]
-        return request_text(messages)
-    return request_text([{"role": "user", "content": example["text"]}])
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +19,9 @@ def classifier() -> ScenarioClassifier:
 
 
 def test_heldout_accuracy_in_english_and_chinese(classifier):
-    examples = [json.loads(line) for line in HELDOUT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    examples = load_examples(HELDOUT)
     assert len(examples) >= 400
-    predicted = [c.scenario for c in classifier.classify_many([_request(e) for e in examples])]
+    predicted = [c.scenario for c in classifier.classify_many([example_request(e) for e in examples])]
 
     def accuracy(pick) -> float:
         pairs = [(e["label"], p) for e, p in zip(examples, predicted) if pick(e)]
