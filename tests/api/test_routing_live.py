@@ -78,6 +78,7 @@ def test_a_failing_first_choice_falls_back_to_the_next_and_the_ledger_keeps_the_
     route = route_of(r)
     assert route["scenario"] == "math"
     assert r.json()["model"] == route["model"] == "code-model"  # math-elsewhere was first and could not answer
+    assert route["reason"].endswith("fell back from math-elsewhere (HTTP 502)")
     rows = httpx.get(routed_server.base_url + "/v1/usage", params={"group_by": "scenario,model"},
                      headers={"authorization": f"Bearer {OPERATOR}"}).json()["data"]
     used = {(row["scenario"], row["model"]) for row in rows if row["requests"]}

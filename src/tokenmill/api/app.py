@@ -142,6 +142,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             return await _answer_with(state.models.resolve(body.model), body, request, chat, "")
         routed = await _route(body, chat)
         last_error: APIError | None = None
+        failed: list[str] = []
         for entry in routed.route.ranked:
             served = state.models.resolve(entry.name)
             try:
@@ -149,9 +150,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
             except APIError as exc:
                 if exc.status in (502, 503) or exc.code == "context_length_exceeded":
                     last_error = exc
+                    failed.append(f"{served.name} (HTTP {exc.status})")
                     continue
                 raise
-            response.headers["x-tokenmill-route"] = routed.header(served.name)
+            response.headers["x-tokenmill-route"] = routed.header(served.name, failed)
             return response
         assert last_error is not None
         raise last_error

@@ -77,7 +77,7 @@ def choose(route: str, scenario: str, candidates: list[Candidate], prompt_tokens
     # overloaded models go last, in the same order: used only when every other one fails too
     ranked = [c for c in ranked if not c.overloaded] + [c for c in ranked if c.overloaded]
     if ranked[0].overloaded:
-        why += "; every candidate is overloaded"
+        why += ", every candidate is overloaded"
     elif any(c.overloaded for c in fits):
-        why += "; skipped overloaded " + ", ".join(c.entry.name for c in fits if c.overloaded)
+        why += ", skipped overloaded " + ", ".join(c.entry.name for c in fits if c.overloaded)
     return Route(scenario, tuple(c.entry for c in ranked), why)

@@ -31,10 +31,11 @@ class RoutedRequest:
     route: Route
     classification: Classification
 
-    def header(self, model: str) -> str:
-        """x-tokenmill-route: what was decided and why."""
+    def header(self, model: str, failed: Sequence[str] = ()) -> str:
+        """x-tokenmill-route: what was decided and why (and which choices failed before this one)."""
+        reason = self.route.reason + (f", fell back from {', '.join(failed)}" if failed else "")
         return (f"scenario={self.route.scenario}; confidence={self.classification.confidence:.2f}; "
-                f"model={model}; reason={self.route.reason}")
+                f"model={model}; reason={reason}")
 
 
 class Router:
