@@ -101,7 +101,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.get("/v1/models")
     async def models() -> dict:
         routes = [{"id": name, "object": "model", "created": state.started, "owned_by": "tokenmill-router",
-                   "aliases": [], "max_model_len": None} for name in ROUTES] if state.router.unavailable is None else []
+                   "aliases": [], "max_model_len": None} for name in ROUTES]
+        if state.router.unavailable is not None or len(state.models.all()) < 2:
+            routes = []  # with one model there is nothing to choose (a request for "auto" still gets it)
         return {"object": "list", "data": state.models.cards(state.started) + routes}
 
     @app.get("/v1/models/{name:path}")
