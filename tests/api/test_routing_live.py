@@ -17,7 +17,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def routed_server(spawn_server, tmp_path_factory):
+def routing_db(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('routing-db') / 'tokenmill.db'}"
+
+
+@pytest.fixture(scope="module")
+def routed_server(spawn_server, tmp_path_factory, routing_db):
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there: every request to it fails at once
     config = tmp_path_factory.mktemp("routing") / "tokenmill.yaml"
     config.write_text(f"""
@@ -35,13 +40,13 @@ models:
     kv_cache_memory: 64MiB
     context_length: 512
     prices: {{input: 0.50, output: 1.00}}
-    quality: {{chat: 0.3, general: 0.4, translation: 0.3, code: 0.9, math: 0.8}}
+    quality: {{chat: 0.3, general: 0.7, translation: 0.3, code: 0.9, math: 0.8}}
   - name: math-elsewhere
     upstream: {{base_url: "{dead}", model: nothing}}
     prices: {{input: 0.01, output: 0.01}}
     quality: {{math: 0.95}}
 """)
-    server = spawn_server("--config", str(config), "--api-key", OPERATOR)
+    server = spawn_server("--config", str(config), "--api-key", OPERATOR, "--database", routing_db)
     yield server
     server.stop()
 
@@ -93,3 +98,23 @@ def test_routes_are_listed_and_a_named_model_is_not_routed(routed_server):
     assert r.json()["model"] == "chat-model" and "x-tokenmill-route" not in r.headers
     best = ask(routed_server, "Hey! How's your day going?", model="auto:cheap")
     assert best.json()["model"] == "chat-model"
+
+
+def test_a_tenants_own_floor_picks_a_better_model_than_the_servers(routed_server, routing_db):
+    from tokenmill.db.engine import open_database
+    from tokenmill.tenancy.store import TenancyStore
+
+    store = TenancyStore(open_database(routing_db))
+    store.create_tenant("demanding", route_floor=0.65)
+    _, secret = store.create_key("demanding")
+    question = "What were the main causes of the French Revolution? Give me a short overview."
+    as_operator = ask(routed_server, question)
+    assert route_of(as_operator)["scenario"] == "general"
+    assert as_operator.json()["model"] == "chat-model"  # general 0.6 meets the server's 0.5, and is cheaper
+    as_tenant = httpx.post(routed_server.base_url + "/v1/chat/completions", timeout=120,
+                           headers={"authorization": f"Bearer {secret}"},
+                           json={"model": "auto", "messages": [{"role": "user", "content": question}],
+                                 "max_tokens": 8})
+    assert as_tenant.status_code == 200, as_tenant.text
+    assert as_tenant.json()["model"] == "code-model"  # only its general 0.7 meets the tenant's 0.65
+    assert "quality >= 0.65" in route_of(as_tenant)["reason"]

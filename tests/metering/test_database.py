@@ -62,3 +62,26 @@ def test_processes_opening_a_new_file_at_once_all_succeed(tmp_path):
     engine = open_database(url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_a_database_from_the_first_schema_is_upgraded_keeping_its_tenants(tmp_path):
+    """A ledger made before 0002 (tenants without route_floor) opens, migrates, and keeps its rows."""
+    from alembic import command
+
+    from tokenmill.db.engine import _config, _sqlite_engine
+    from tokenmill.tenancy.store import TenancyStore
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = _sqlite_engine(url)
+    config = _config()
+    with old.connect() as connection, connection.begin():
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.exec_driver_sql("INSERT INTO tenants (id, name, created_at, disabled, model_limits) "
+                                   "VALUES ('ten_old', 'old-corp', 1, 0, '{}')")
+    old.dispose()
+    store = TenancyStore(open_database(url))
+    tenant = store.get_tenant("old-corp")
+    assert (tenant.id, tenant.route_floor) == ("ten_old", None)
+    assert store.update_tenant("old-corp", route_floor=0.8).route_floor == 0.8
+    assert store.get_tenant("ten_old").route_floor == 0.8

@@ -101,3 +101,13 @@ def test_validation_errors_name_the_field(client):
     assert r.status_code == 400 and "already exists" in r.json()["error"]["message"]
     r = client.post("/admin/tenants", json={"name": "bad name"})
     assert r.status_code == 400 and "cannot be a tenant name" in r.json()["error"]["message"]
+
+
+def test_route_floor_over_http(client, store):
+    r = client.post("/admin/tenants", json={"name": "picky", "route_floor": 0.7})
+    assert r.status_code == 201 and r.json()["route_floor"] == 0.7
+    assert client.patch("/admin/tenants/picky", json={"rpm": 10}).json()["route_floor"] == 0.7
+    assert client.patch("/admin/tenants/picky", json={"route_floor": None}).json()["route_floor"] is None
+    bad = client.post("/admin/tenants", json={"name": "greedy", "route_floor": 2})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "route_floor"
+    assert store.get_tenant("picky").route_floor is None

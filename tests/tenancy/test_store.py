@@ -157,3 +157,15 @@ def test_authenticate_is_one_quick_query(store, engine):
         store.authenticate(secret)
         samples.append(time.perf_counter() - start)
     assert statistics.median(samples) < 0.001, f"median authenticate took {statistics.median(samples) * 1e3:.2f} ms"
+
+
+def test_a_tenants_route_floor_is_stored_reaches_its_keys_and_can_be_removed(store):
+    store.create_tenant("picky", route_floor=0.75)
+    _, secret = store.create_key("picky")
+    assert store.get_tenant("picky").route_floor == 0.75
+    assert store.authenticate(secret).tenant.route_floor == 0.75
+    assert store.update_tenant("picky", limits=Limits(rpm=5)).route_floor == 0.75  # left as it was
+    assert store.update_tenant("picky", route_floor=None).route_floor is None
+    assert store.authenticate(secret).tenant.route_floor is None
+    with pytest.raises(TenancyError, match="route_floor must be a quality score from 0 to 1"):
+        store.create_tenant("greedy", route_floor=1.5)

@@ -142,7 +142,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         to the next when one is overloaded, down or too short before any token was sent)."""
         if not Router.handles(body.model):
             return await _answer_with(state.models.resolve(body.model), body, request, chat, "")
-        routed = await _route(body, chat)
+        principal: Principal | None = request.state.principal
+        routed = await _route(body, chat, principal.tenant.route_floor if principal else None)
         last_error: APIError | None = None
         failed: list[str] = []
         for entry in routed.route.ranked:
@@ -160,7 +161,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         assert last_error is not None
         raise last_error
 
-    async def _route(body: ChatCompletionRequest | CompletionRequest, chat: bool) -> RoutedRequest:
+    async def _route(body: ChatCompletionRequest | CompletionRequest, chat: bool,
+                     floor: float | None) -> RoutedRequest:
         if chat:
             messages = [m.as_template_input() for m in body.messages]
             prompt, chars = None, sum(len(m["content"]) for m in messages)
@@ -169,7 +171,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             chars = len(prompt) if prompt else len(body.prompt)
         try:
             return await state.router.route(body.model, chars // CHARS_PER_TOKEN + 1,
-                                            body.requested_max_tokens or ROUTING_MAX_TOKENS, messages, prompt)
+                                            body.requested_max_tokens or ROUTING_MAX_TOKENS, messages, prompt, floor)
         except NoRoute as exc:
             raise APIError(400, str(exc), param="model", code="no_route") from exc
         except RoutingUnavailable as exc:

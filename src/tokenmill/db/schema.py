@@ -20,6 +20,7 @@ tenants = Table(
     Column("tpm", Integer, nullable=True),
     Column("budget_micros", BigInteger, nullable=True),
     Column("model_limits", JSON, nullable=False, default=dict),  # {"model": {"rpm": .., "tpm": ..}}
+    Column("route_floor", Float, nullable=True),  # quality floor (0..1) under model "auto"; None: the server's
 )
 
 api_keys = Table(

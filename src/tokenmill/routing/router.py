@@ -61,13 +61,15 @@ class Router:
                 log.warning("routing with 'auto' is off: %s", self.unavailable)
 
     async def route(self, route: str, prompt_tokens: int, max_tokens: int, messages: Sequence[dict] | None = None,
-                    prompt: str | None = None) -> RoutedRequest:
+                    prompt: str | None = None, floor: float | None = None) -> RoutedRequest:
+        """Classify and rank; floor is the tenant's own quality floor (None: the server's)."""
         if self.classifier is None and self.unavailable is None:
             await asyncio.to_thread(self.load)
         if self.classifier is None:
             raise RoutingUnavailable(f"model '{route}' is not available on this server: {self.unavailable}")
         classification = await asyncio.to_thread(self.classifier.classify, request_text(messages, prompt))
-        ranked = choose(route, classification.scenario, self._candidates(), prompt_tokens, max_tokens, self.floor)
+        ranked = choose(route, classification.scenario, self._candidates(), prompt_tokens, max_tokens,
+                        self.floor if floor is None else floor)
         return RoutedRequest(ranked, classification)
 
     def _candidates(self) -> list[Candidate]:

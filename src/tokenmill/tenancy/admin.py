@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from tokenmill.api.errors import APIError
 from tokenmill.metering.pricing import parse_amount, to_currency
 from tokenmill.tenancy.records import ApiKey, Limits, Tenant
-from tokenmill.tenancy.store import TenancyError, TenancyNotFound, TenancyStore
+from tokenmill.tenancy.store import UNCHANGED, TenancyError, TenancyNotFound, TenancyStore
 
 Amount = StrictStr | StrictInt | StrictFloat  # currency units: "12.5" or 12.5; stored as integer micro-units
 
@@ -33,6 +33,7 @@ class TenantCreate(BaseModel):
     tpm: int | None = Field(None, ge=1)
     budget: Amount | None = None
     model_limits: dict[str, ModelLimitsBody] = {}
+    route_floor: float | None = Field(None, ge=0, le=1)
 
 
 class TenantUpdate(BaseModel):
@@ -44,6 +45,7 @@ class TenantUpdate(BaseModel):
     budget: Amount | None = None
     model_limits: dict[str, ModelLimitsBody] | None = None
     disabled: bool | None = None
+    route_floor: float | None = Field(None, ge=0, le=1)
 
 
 class KeyCreate(BaseModel):
@@ -81,7 +83,8 @@ def admin_router(store: TenancyStore, admin_key: str) -> APIRouter:
     @router.post("/tenants", status_code=201)
     def create_tenant(body: TenantCreate) -> dict:
         limits = Limits(body.rpm, body.tpm, _budget(body.budget))
-        return tenant_view(_call(store.create_tenant, body.name, limits, _model_limits(body.model_limits)))
+        return tenant_view(_call(store.create_tenant, body.name, limits, _model_limits(body.model_limits),
+                                 body.route_floor))
 
     @router.get("/tenants/{name_or_id}")
     def get_tenant(name_or_id: str) -> dict:
@@ -98,7 +101,8 @@ def admin_router(store: TenancyStore, admin_key: str) -> APIRouter:
                             tpm=body.tpm if "tpm" in given else old.tpm,
                             budget_micros=_budget(body.budget) if "budget" in given else old.budget_micros)
         model_limits = _model_limits(body.model_limits or {}) if "model_limits" in given else None
-        return tenant_view(_call(store.update_tenant, tenant.id, limits, model_limits, body.disabled))
+        floor = body.route_floor if "route_floor" in given else UNCHANGED
+        return tenant_view(_call(store.update_tenant, tenant.id, limits, model_limits, body.disabled, floor))
 
     @router.get("/keys")
     def list_keys(tenant: str | None = None) -> dict:
@@ -132,7 +136,8 @@ def admin_router(store: TenancyStore, admin_key: str) -> APIRouter:
 def tenant_view(tenant: Tenant) -> dict:
     """A tenant as JSON; the budget both in micro-units and as a currency amount."""
     return {"object": "tenant", "id": tenant.id, "name": tenant.name, "created_at": tenant.created_at,
-            "disabled": tenant.disabled, **_limits_view(tenant.limits, tenant.model_limits)}
+            "disabled": tenant.disabled, "route_floor": tenant.route_floor,
+            **_limits_view(tenant.limits, tenant.model_limits)}
 
 
 def key_view(key: ApiKey, tenant_name: str) -> dict:

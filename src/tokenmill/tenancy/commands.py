@@ -25,6 +25,9 @@ def add_tenancy_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name", help="letters, digits, '.', '_' or '-'")
     _limit_options(p)
     _model_limit_option(p)
+    p.add_argument("--route-floor", type=float, default=None, metavar="SCORE",
+                   help='quality (0..1) a model needs for the scenario when this tenant asks for model "auto" '
+                        "(default: the server's, 0.5)")
     _database_option(p)
     p.set_defaults(handler=_run(_create_tenant))
     p = sub.add_parser("list", help="show the tenants and their limits")
@@ -90,7 +93,7 @@ def _run(command: Callable[[TenancyStore, argparse.Namespace], None]) -> Callabl
 
 def _create_tenant(store: TenancyStore, args: argparse.Namespace) -> None:
     model_limits = dict(parse_model_limit(text) for text in args.model_limit)
-    tenant = store.create_tenant(args.name, _limits(args), model_limits)
+    tenant = store.create_tenant(args.name, _limits(args), model_limits, args.route_floor)
     print(f"created tenant {tenant.name} ({tenant.id}); limits: {_limits_text(tenant.limits, tenant.model_limits)}")
 
 

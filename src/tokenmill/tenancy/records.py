@@ -25,6 +25,7 @@ class Tenant:
     limits: Limits = Limits()
     model_limits: dict[str, Limits] = field(default_factory=dict)  # per model name: rpm / tpm only
     disabled: bool = False
+    route_floor: float | None = None  # quality a model needs for the scenario under "auto"; None: the server's
 
 
 @dataclass(slots=True)

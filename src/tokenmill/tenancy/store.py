@@ -21,6 +21,13 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _TENANT_COLUMNS = [c.label(f"t_{c.name}") for c in tenants.c]
 
 
+class _Unchanged:
+    """update_tenant's marker for a field to leave as it is, where None is a value."""
+
+
+UNCHANGED = _Unchanged()
+
+
 class TenancyError(ValueError):
     """A tenancy request that cannot be done; the message says what to do instead."""
 
@@ -45,17 +52,20 @@ class TenancyStore:
 
     # tenants
 
-    def create_tenant(self, name: str, limits: Limits = Limits(), model_limits: Mapping[str, Limits] = {}) -> Tenant:
+    def create_tenant(self, name: str, limits: Limits = Limits(), model_limits: Mapping[str, Limits] = {},
+                      route_floor: float | None = None) -> Tenant:
         """Add a tenant; its name must be new."""
         _check_name(name)
         _check_limits(limits, f"tenant '{name}'")
         _check_model_limits(model_limits)
+        _check_route_floor(route_floor)
         tenant = Tenant(id=new_id("ten"), name=name, created_at=self.clock(), limits=limits,
-                        model_limits=dict(model_limits))
+                        model_limits=dict(model_limits), route_floor=route_floor)
         try:
             with self.engine.begin() as conn:
                 conn.execute(tenants.insert().values(id=tenant.id, name=name, created_at=tenant.created_at,
-                                                     disabled=False, **_limit_columns(limits, model_limits)))
+                                                     disabled=False, route_floor=route_floor,
+                                                     **_limit_columns(limits, model_limits)))
         except IntegrityError:
             raise TenancyError(f"a tenant named '{name}' already exists: choose another name, "
                                f"or change its limits with PATCH /admin/tenants/{name}") from None
@@ -77,8 +87,10 @@ class TenancyStore:
         return [_tenant(r._mapping) for r in rows]
 
     def update_tenant(self, name_or_id: str, limits: Limits | None = None,
-                      model_limits: Mapping[str, Limits] | None = None, disabled: bool | None = None) -> Tenant:
-        """Replace the tenant's limits and/or per-model limits, or (dis)able it; None leaves a field as it is."""
+                      model_limits: Mapping[str, Limits] | None = None, disabled: bool | None = None,
+                      route_floor: float | None | _Unchanged = UNCHANGED) -> Tenant:
+        """Replace the tenant's limits and/or per-model limits, or (dis)able it; None leaves a field as it is
+        (for route_floor, None removes it: the server's floor applies)."""
         tenant = self.get_tenant(name_or_id)
         values: dict = {}
         if limits is not None:
@@ -92,6 +104,10 @@ class TenancyStore:
         if disabled is not None:
             values["disabled"] = bool(disabled)
             tenant.disabled = bool(disabled)
+        if not isinstance(route_floor, _Unchanged):
+            _check_route_floor(route_floor)
+            values["route_floor"] = route_floor
+            tenant.route_floor = route_floor
         if values:
             with self.engine.begin() as conn:
                 conn.execute(tenants.update().where(tenants.c.id == tenant.id).values(**values))
@@ -205,7 +221,13 @@ def _limits(m: Mapping) -> Limits:
 
 def _tenant(m: Mapping) -> Tenant:
     return Tenant(id=m["id"], name=m["name"], created_at=m["created_at"], limits=_limits(m),
-                  model_limits=_model_limits(m["model_limits"]), disabled=bool(m["disabled"]))
+                  model_limits=_model_limits(m["model_limits"]), disabled=bool(m["disabled"]),
+                  route_floor=m["route_floor"])
+
+
+def _check_route_floor(floor: float | None) -> None:
+    if floor is not None and not (isinstance(floor, (int, float)) and 0 <= floor <= 1):
+        raise TenancyError(f"route_floor must be a quality score from 0 to 1, got {floor!r}")
 
 
 def _key(m: Mapping) -> ApiKey:
