@@ -1,4 +1,4 @@
-"""Command line: `tokenmill serve | models | bench`."""
+"""Command line: `tokenmill serve | models | bench | route | usage | tenants | keys`."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ def _build_parser() -> argparse.ArgumentParser:
     from tokenmill.tenancy.commands import add_tenancy_parsers
 
     add_tenancy_parsers(sub)
+
+    from tokenmill.routing.command import add_route_parser
+
+    add_route_parser(sub)
     return parser
 
 
