@@ -118,3 +118,13 @@ def test_a_tenants_own_floor_picks_a_better_model_than_the_servers(routed_server
     assert as_tenant.status_code == 200, as_tenant.text
     assert as_tenant.json()["model"] == "code-model"  # only its general 0.7 meets the tenant's 0.65
     assert "quality >= 0.65" in route_of(as_tenant)["reason"]
+
+
+def test_a_one_model_server_still_answers_auto_loading_the_classifier_on_first_use(server):
+    cards = httpx.get(server.base_url + "/v1/models").json()["data"]
+    assert [c["id"] for c in cards] == ["smollm2-135m-instruct"]  # nothing to choose between: no routes listed
+    r = httpx.post(server.base_url + "/v1/chat/completions", timeout=120,
+                   json={"model": "auto", "messages": [{"role": "user", "content": "Hi there!"}], "max_tokens": 4})
+    assert r.status_code == 200, r.text
+    assert r.json()["model"] == "smollm2-135m-instruct"
+    assert route_of(r)["scenario"] == "chat"

@@ -73,7 +73,7 @@ def choose(route: str, scenario: str, candidates: list[Candidate], prompt_tokens
         rest = sorted((c for c in fits if quality(c) < floor), key=lambda c: (-quality(c), cost(c)))
         ranked = good + rest
         why = (f"cheapest with {scenario} quality >= {floor:g}" if good
-               else f"no model reaches {scenario} quality {floor:g}; best available")
+               else f"no model reaches {scenario} quality {floor:g}, best available")
     # overloaded models go last, in the same order: used only when every other one fails too
     ranked = [c for c in ranked if not c.overloaded] + [c for c in ranked if c.overloaded]
     if ranked[0].overloaded:
