@@ -14,10 +14,11 @@ from collections import Counter
 from pathlib import Path
 
 from tokenmill.catalog.load import load_catalog
-from tokenmill.gateway.upstream import CHARS_PER_TOKEN
+from tokenmill.gateway.upstream import estimated_tokens
 from tokenmill.routing.classifier import ScenarioClassifier
 from tokenmill.routing.dataset import HELDOUT, example_request, load_examples
-from tokenmill.routing.policy import DEFAULT_FLOOR, Candidate, choose, estimated_cost_micros
+from tokenmill.routing.policy import DEFAULT_FLOOR, choose, estimated_cost_micros
+from tokenmill.routing.router import catalogue_candidates
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("--floor", type=float, default=DEFAULT_FLOOR)
     args = parser.parse_args()
     entries = load_catalog(args.config)
-    candidates = [Candidate(e, e.context_length or 8192) for e in entries]
+    candidates = catalogue_candidates(entries)
     strongest = max(entries, key=lambda e: sum(e.quality.values()) / max(len(e.quality), 1))
     examples = load_examples(HELDOUT)
     requests = [example_request(e) for e in examples]
@@ -36,7 +37,7 @@ def main() -> None:
     chosen: Counter[str] = Counter()
     met = 0
     for example, request, scenario in zip(examples, requests, scenarios):
-        tokens = (len(request.last) + len(request.context)) // CHARS_PER_TOKEN + 1
+        tokens = estimated_tokens(len(request.last) + len(request.context))
         route = choose("auto", scenario, candidates, tokens, args.max_tokens, args.floor)
         model = route.model
         chosen[model.name] += 1

@@ -25,7 +25,6 @@ class ServeSettings:
     database_url: str | None = None  # tenants, keys and the ledger (default: SQLite in TOKENMILL_HOME)
     ledger: bool = True  # write a usage record per request
     redis_url: str | None = None  # shared rate-limit counters for several API processes (default: in-process)
-    routing_floor: float = 0.5  # quality a model needs for a scenario to be chosen under "auto"
     engine_stand_in_tokens: int = 0  # > 0: no model, an instant stand-in answering this many tokens (overhead benchmark)
     extra: dict = field(default_factory=dict)
 

@@ -26,7 +26,7 @@ from tokenmill.engine.tokenizer import ChatTemplateError
 from tokenmill.db.engine import open_database
 from tokenmill.gateway.accounting import Account, Accounting
 from tokenmill.gateway.models import ServedModel, ServedModels
-from tokenmill.gateway.upstream import CHARS_PER_TOKEN, UpstreamModel
+from tokenmill.gateway.upstream import UpstreamModel, estimated_tokens
 from tokenmill.gateway.pipeline import Generation, Usage
 from tokenmill.metering.ledger import Ledger
 from tokenmill.routing.policy import ROUTES, NoRoute
@@ -51,11 +51,14 @@ class ServerState:
                                      operator_key=settings.api_key, keys_required=bool(settings.api_key or settings.admin_key))
         self.models = ServedModels(settings.models, self.metrics, settings.max_queued_requests, self.accounting,
                                    settings.engine_stand_in_tokens)
-        self.router = Router(self.models, floor=settings.routing_floor)
+        self.router = Router(self.models)
         self.started = int(time.time())
 
     async def start(self) -> None:
-        await asyncio.gather(self.models.start(), asyncio.to_thread(self.router.load))
+        # the classifier (~1 s, ~150 MB) loads up front only where "auto" has models to choose between;
+        # a one-model server loads it on its first request for "auto"
+        preload = [asyncio.to_thread(self.router.load)] if len(self.models.all()) > 1 else []
+        await asyncio.gather(self.models.start(), *preload)
         if self.ledger is not None:  # budgets carry over restarts: start them at what the ledger says was spent
             await self.accounting.admission.seed_budgets(self.ledger.totals_by_scope())
 
@@ -170,7 +173,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             messages, prompt = None, body.prompt if isinstance(body.prompt, str) else ""
             chars = len(prompt) if prompt else len(body.prompt)
         try:
-            return await state.router.route(body.model, chars // CHARS_PER_TOKEN + 1,
+            return await state.router.route(body.model, estimated_tokens(chars),
                                             body.requested_max_tokens or ROUTING_MAX_TOKENS, messages, prompt, floor)
         except NoRoute as exc:
             raise APIError(400, str(exc), param="model", code="no_route") from exc

@@ -42,25 +42,20 @@ class ServedModel:
 class ServedModels:
     def __init__(self, entries: list[ModelEntry], metrics: Metrics, max_queued: int, accounting: Accounting | None,
                  stand_in_tokens: int = 0) -> None:
-        self._entries = list(entries)
-        self._models: list[ServedModel] = []
-        self._upstream: list[UpstreamModel] = []
-        self._by_name: dict[str, ServedModel | UpstreamModel] = {}
+        self._all: list[ServedModel | UpstreamModel] = []  # in catalogue order
         for entry in entries:
-            if not entry.self_hosted:
-                upstream = UpstreamModel(entry)
-                self._upstream.append(upstream)
-                self._by_name.update((name, upstream) for name in entry.names)
-                continue
-            config = entry.engine_config()
-            engine = (StandInEngine(config, stand_in_tokens) if stand_in_tokens
-                      else EngineClient(config, entry.replicas))
-            tokenizer = load_tokenizer(entry.path)
-            model = ServedModel(entry, tokenizer, engine,
-                                Pipeline(engine, tokenizer, metrics, max_queued, accounting, model_name=entry.name))
-            self._models.append(model)
-            for name in entry.names:
-                self._by_name[name] = model
+            if entry.self_hosted:
+                config = entry.engine_config()
+                engine = (StandInEngine(config, stand_in_tokens) if stand_in_tokens
+                          else EngineClient(config, entry.replicas))
+                tokenizer = load_tokenizer(entry.path)
+                self._all.append(ServedModel(entry, tokenizer, engine, Pipeline(engine, tokenizer, metrics, max_queued,
+                                                                                accounting, model_name=entry.name)))
+            else:
+                self._all.append(UpstreamModel(entry))
+        self._models = [m for m in self._all if isinstance(m, ServedModel)]
+        self._upstream = [m for m in self._all if isinstance(m, UpstreamModel)]
+        self._by_name = {name: model for model in self._all for name in model.entry.names}
 
     def __iter__(self) -> Iterator[ServedModel]:
         """The self-hosted models."""
@@ -68,8 +63,7 @@ class ServedModels:
 
     def all(self) -> list[ServedModel | UpstreamModel]:
         """Every model, self-hosted and upstream, in catalogue order."""
-        by_entry = {id(m.entry): m for m in [*self._models, *self._upstream]}
-        return [by_entry[id(e)] for e in self._entries]
+        return self._all
 
     def cards(self, created: int) -> list[dict]:
         """Every model, in catalogue order, as /v1/models lists it."""
@@ -79,7 +73,7 @@ class ServedModels:
         """The model a request names (by name or alias); 404 naming the models there are."""
         model = self._by_name.get(name)
         if model is None:
-            known = ", ".join(f"'{e.name}'" for e in self._entries)
+            known = ", ".join(f"'{m.name}'" for m in self._all)
             raise APIError(404, f"the model '{name}' does not exist; this server serves {known} (see /v1/models)",
                            param="model", code="model_not_found")
         return model

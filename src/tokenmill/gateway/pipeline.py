@@ -124,7 +124,7 @@ class Pipeline:
             accounted = True
             if self.accounting and gen.account:
                 await self.accounting.finish(gen.account, gen.request_id, final_outcome, usage.prompt_tokens,
-                                             usage.cached_tokens, usage.completion_tokens, _since(started, first_token_s),
+                                             usage.cached_tokens, usage.completion_tokens, seconds_since(started, first_token_s),
                                              time.perf_counter() - started, durable=True)
 
         try:
@@ -163,8 +163,9 @@ class Pipeline:
             if not accounted and self.accounting and gen.account:
                 self.accounting.finish_later(gen.account, gen.request_id, outcome, usage.prompt_tokens,
                                              usage.cached_tokens, usage.completion_tokens,
-                                             _since(started, first_token_s), time.perf_counter() - started)
+                                             seconds_since(started, first_token_s), time.perf_counter() - started)
 
 
-def _since(started: float, moment: float | None) -> float | None:
+def seconds_since(started: float, moment: float | None) -> float | None:
+    """moment - started in seconds; None when the moment never came (no first token)."""
     return None if moment is None else moment - started

@@ -22,11 +22,17 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from tokenmill.api.errors import APIError
 from tokenmill.catalog.entry import ModelEntry
 from tokenmill.gateway.accounting import Account, Accounting
+from tokenmill.gateway.pipeline import seconds_since
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 600.0  # between two chunks of an answer
 CHARS_PER_TOKEN = 3  # to reserve TPM for a prompt we cannot tokenize: generous, settled to the real count
 DEFAULT_MAX_TOKENS = 4096  # reserved when the request names no max_tokens
+
+
+def estimated_tokens(chars: int) -> int:
+    """Tokens in a text of this many characters, erring high, where the model's tokenizer is not at hand."""
+    return chars // CHARS_PER_TOKEN + 1
 
 
 @dataclass(slots=True)
@@ -82,7 +88,7 @@ class UpstreamModel:
         client_wants_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
         max_tokens = payload.get("max_completion_tokens") or payload.get("max_tokens") or DEFAULT_MAX_TOKENS
         prompt = payload.get("messages") if "messages" in payload else payload.get("prompt")
-        estimate = len(json.dumps(prompt, ensure_ascii=False)) // CHARS_PER_TOKEN + 1
+        estimate = estimated_tokens(len(json.dumps(prompt, ensure_ascii=False)))
         await accounting.admit(account, estimate, int(max_tokens))
         body = {**payload, "model": self.upstream.model}
         if stream:
@@ -165,13 +171,13 @@ class UpstreamModel:
             if not settled:  # the client left, or the upstream broke off: count what was produced
                 outcome = "aborted" if used.finish_reason is None else _outcome(used.finish_reason)
                 accounting.finish_later(account, request_id, outcome, used.prompt_tokens, used.cached_tokens,
-                                        used.completion_tokens, _since(started, used.first_token_s),
+                                        used.completion_tokens, seconds_since(started, used.first_token_s),
                                         time.perf_counter() - started)
 
     async def _settle(self, accounting: Accounting, account: Account, request_id: str, outcome: str, used: Proxied,
                       started: float, durable: bool = False) -> None:
         await accounting.finish(account, request_id, outcome, used.prompt_tokens, used.cached_tokens,
-                                used.completion_tokens, _since(started, used.first_token_s),
+                                used.completion_tokens, seconds_since(started, used.first_token_s),
                                 time.perf_counter() - started, durable=durable)
 
     def _upstream_error(self, answer: httpx.Response) -> Response:
@@ -197,10 +203,6 @@ def _finish_reason(obj: dict) -> str | None:
 
 def _outcome(finish_reason: str | None) -> str:
     return finish_reason if finish_reason in ("stop", "length", "content_filter") else "stop"
-
-
-def _since(started: float, moment: float | None) -> float | None:
-    return None if moment is None else moment - started
 
 
 def _sse(obj: dict) -> bytes:

@@ -37,7 +37,7 @@ def _split(package_prefix: str, version: str, member: str, count: int, index_wid
     """Parts named <prefix>1..N whose members differ only in their number (padded to index_width)."""
     parts = []
     for i in range(count):
-        n = str(first + i).zfill(index_width) if index_width else str(first + i)
+        n = str(first + i).zfill(index_width)
         parts.append(WheelPart(f"{package_prefix}{i + 1}", version,
                                member.format(pkg=f"{package_prefix}{i + 1}".replace("-", "_"), n=n)))
     return tuple(parts)

@@ -25,14 +25,13 @@ def add_route_parser(sub: argparse._SubParsersAction) -> None:
 
 def _route(args: argparse.Namespace) -> int:
     from tokenmill.catalog.load import load_catalog
-    from tokenmill.gateway.upstream import CHARS_PER_TOKEN
+    from tokenmill.gateway.upstream import estimated_tokens
     from tokenmill.routing.classifier import ScenarioClassifier
-    from tokenmill.routing.policy import Candidate, NoRoute, choose
+    from tokenmill.routing.policy import NoRoute, choose
     from tokenmill.routing.request_text import request_text
-    from tokenmill.routing.router import ROUTING_MAX_TOKENS
+    from tokenmill.routing.router import ROUTING_MAX_TOKENS, catalogue_candidates
 
-    entries = load_catalog(args.config) if args.config else []
-    candidates = [Candidate(e, e.context_length or 8192) for e in entries]
+    candidates = catalogue_candidates(load_catalog(args.config)) if args.config else []
     classifier = ScenarioClassifier()
     for number, line in enumerate(sys.stdin, 1):
         if not line.strip():
@@ -52,7 +51,7 @@ def _route(args: argparse.Namespace) -> int:
             out: dict = {"scenario": result.scenario, "confidence": round(result.confidence, 4),
                          "scores": {k: round(v, 4) for k, v in result.scores.items()}}
             if candidates:
-                tokens = (len(request.last) + len(request.context)) // CHARS_PER_TOKEN + 1
+                tokens = estimated_tokens(len(request.last) + len(request.context))
                 route = choose(args.route, result.scenario, candidates, tokens,
                                int(item.get("max_tokens") or ROUTING_MAX_TOKENS), args.floor)
                 out.update(model=route.model.name, ranked=[m.name for m in route.ranked], reason=route.reason)

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tokenmill.catalog.entry import ModelEntry
 from tokenmill.gateway.models import ServedModel, ServedModels
 from tokenmill.gateway.upstream import UpstreamModel
 from tokenmill.routing.classifier import Classification, ScenarioClassifier
@@ -19,6 +20,7 @@ from tokenmill.routing.request_text import RequestText, request_text
 log = logging.getLogger("tokenmill.routing")
 
 UPSTREAM_CONTEXT = 128_000  # assumed context of an upstream model whose catalogue entry names none
+OFFLINE_CONTEXT = 8192  # assumed for a self-hosted model when no engine is running to say
 ROUTING_MAX_TOKENS = 256  # completion length assumed for choosing when the request names no max_tokens
 
 
@@ -73,6 +75,7 @@ class Router:
         return RoutedRequest(ranked, classification)
 
     def _candidates(self) -> list[Candidate]:
+        """The catalogue as it stands now: each engine's real context, load and health."""
         out = []
         for model in self.models.all():
             if isinstance(model, UpstreamModel):
@@ -82,3 +85,8 @@ class Router:
                 out.append(Candidate(model.entry, model.pipeline.max_model_len,
                                      overloaded=model.pipeline.overloaded or bool(model.engine.dead_reason)))
         return out
+
+
+def catalogue_candidates(entries: Sequence[ModelEntry]) -> list[Candidate]:
+    """The catalogue's models as candidates when no server runs (`tokenmill route`, the cost benchmark)."""
+    return [Candidate(e, e.context_length or (OFFLINE_CONTEXT if e.self_hosted else UPSTREAM_CONTEXT)) for e in entries]
