@@ -128,3 +128,12 @@ def test_a_one_model_server_still_answers_auto_loading_the_classifier_on_first_u
     assert r.status_code == 200, r.text
     assert r.json()["model"] == "smollm2-135m-instruct"
     assert route_of(r)["scenario"] == "chat"
+
+
+def test_a_completion_prompt_given_as_a_list_of_one_is_classified_by_its_text(routed_server):
+    r = httpx.post(routed_server.base_url + "/v1/completions", timeout=120,
+                   headers={"authorization": f"Bearer {OPERATOR}"},
+                   json={"model": "auto", "prompt": ["def reverse_linked_list(head):\n    # Python: reverse it in place"],
+                         "max_tokens": 4})
+    assert r.status_code == 200, r.text
+    assert route_of(r)["scenario"] == "code" and r.json()["model"] == "code-model"

@@ -170,8 +170,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
             messages = [m.as_template_input() for m in body.messages]
             prompt, chars = None, sum(len(m["content"]) for m in messages)
         else:
-            messages, prompt = None, body.prompt if isinstance(body.prompt, str) else ""
-            chars = len(prompt) if prompt else len(body.prompt)
+            given = body.prompt
+            if isinstance(given, list) and len(given) == 1 and isinstance(given[0], str):
+                given = given[0]  # a list of one prompt, as /v1/completions accepts it
+            messages, prompt = None, given if isinstance(given, str) else ""  # token ids: nothing to read
+            chars = len(given)
         try:
             return await state.router.route(body.model, estimated_tokens(chars),
                                             body.requested_max_tokens or ROUTING_MAX_TOKENS, messages, prompt, floor)
