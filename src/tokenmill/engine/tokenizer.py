@@ -1,8 +1,9 @@
 """Text <-> token ids for one model, and its chat template.
 
-Built on the `tokenizers` library, from either a GGUF file's metadata or a HuggingFace directory
-(`tokenizer.json`). Also keeps a table of each token's raw bytes, which the streaming
-detokenizer concatenates instead of re-decoding whole sequences.
+Built on the `tokenizers` library, from either a GGUF file's metadata (byte-level BPE here,
+SentencePiece in `engine/sentencepiece.py`) or a HuggingFace directory (`tokenizer.json`). Also
+keeps a table of each token's raw bytes, which the streaming detokenizer concatenates instead of
+re-decoding whole sequences.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as BackendTokenizer
 
+from tokenmill.engine.sentencepiece import CONTROL as _CONTROL
+from tokenmill.engine.sentencepiece import USER_DEFINED as _USER_DEFINED
+from tokenmill.engine.sentencepiece import sentencepiece_backend
+
 
 class ChatTemplateError(ValueError):
     """The model has no chat template, or the template refused these messages."""
@@ -33,9 +38,6 @@ END_OF_TURN_TEXTS = frozenset({
     "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
     "<|end_of_text|>", "<EOT>", "_<EOT>", "<end_of_utterance>", "<｜end▁of▁sentence｜>",
 })
-
-# GGUF token_type values (llama.cpp's llama_token_type).
-_CONTROL, _USER_DEFINED = 3, 4
 
 _GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 _LLAMA3_SPLIT = (
@@ -289,20 +291,49 @@ def _end_of_turn_ids(named: Iterable[int | None], special: dict[str, int]) -> li
 
 
 def _gguf_fields(path: Path) -> dict[str, Any]:
-    from gguf import GGUFReader
+    from tokenmill.engine.gguf_file import read_gguf_file
 
-    reader = GGUFReader(path)
-    return {name: field.contents() for name, field in reader.fields.items() if name.startswith("tokenizer.")}
+    meta = read_gguf_file(path).metadata
+    return {name: value for name, value in meta.items() if name.startswith("tokenizer.") or name == "general.architecture"}
 
 
 def _load_gguf(path: Path) -> Tokenizer:
     meta = _gguf_fields(path)
     model = meta.get("tokenizer.ggml.model")
-    if model != "gpt2":
+    if model == "gpt2":
+        backend, default_add_bos = _byte_level_backend(path, meta)
+    elif model == "llama":
+        backend, default_add_bos = sentencepiece_backend(path.name, meta), True  # llama.cpp's default for these
+    else:
         raise ValueError(
-            f"{path.name}: tokenizer.ggml.model {model!r} is not supported from GGUF yet (only byte-level BPE, 'gpt2'); "
-            "point tokenmill at the model's HuggingFace directory (tokenizer.json) instead"
+            f"{path.name}: tokenizer.ggml.model {model!r} is not supported from GGUF yet (byte-level BPE 'gpt2' and "
+            "SentencePiece 'llama' are); point tokenmill at the model's HuggingFace directory (tokenizer.json) instead"
         )
+    tokens: list[str] = meta["tokenizer.ggml.tokens"]
+    token_types: list[int] = meta.get("tokenizer.ggml.token_type") or [1] * len(tokens)
+
+    def token_id(key: str) -> int | None:
+        value = meta.get(f"tokenizer.ggml.{key}")
+        return int(value) if value is not None and 0 <= int(value) < len(tokens) else None
+
+    control = {t: i for i, (t, k) in enumerate(zip(tokens, token_types)) if k == _CONTROL}
+    eos_ids = _end_of_turn_ids(
+        [token_id("eos_token_id"), token_id("eot_token_id"), token_id("eom_token_id")], control
+    )
+    return Tokenizer(
+        backend,
+        bos_token_id=token_id("bos_token_id"),
+        eos_token_ids=eos_ids,
+        add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", default_add_bos)),
+        chat_template=meta.get("tokenizer.chat_template"),
+        vocab_size=len(tokens),
+        byte_level=model == "gpt2",
+        byte_fallback=model == "llama",
+    )
+
+
+def _byte_level_backend(path: Path, meta: dict[str, Any]) -> tuple[BackendTokenizer, bool]:
+    """A byte-level BPE vocabulary with llama.cpp's pre-tokenizer for it, and whether BOS is added by default."""
     pre = meta.get("tokenizer.ggml.pre", "default")
     if pre not in _GGUF_PRE_TOKENIZERS:
         raise ValueError(
@@ -339,23 +370,7 @@ def _load_gguf(path: Path) -> Tokenizer:
     backend.add_tokens([
         AddedToken(t, special=False, normalized=False) for t, k in zip(tokens, token_types) if k == _USER_DEFINED
     ])
-
-    def token_id(key: str) -> int | None:
-        value = meta.get(f"tokenizer.ggml.{key}")
-        return int(value) if value is not None and 0 <= int(value) < len(tokens) else None
-
-    control = {t: i for i, (t, k) in enumerate(zip(tokens, token_types)) if k == _CONTROL}
-    eos_ids = _end_of_turn_ids(
-        [token_id("eos_token_id"), token_id("eot_token_id"), token_id("eom_token_id")], control
-    )
-    return Tokenizer(
-        backend,
-        bos_token_id=token_id("bos_token_id"),
-        eos_token_ids=eos_ids,
-        add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", pre_tokenizer.add_bos)),
-        chat_template=meta.get("tokenizer.chat_template"),
-        vocab_size=len(tokens),
-    )
+    return backend, pre_tokenizer.add_bos
 
 
 def _read_json(path: Path) -> dict:

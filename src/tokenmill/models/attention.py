@@ -73,3 +73,34 @@ def paged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: 
                                                   is_causal=span.mask is None, scale=scale, enable_gqa=True)
         out[span.token_start:end] = attended.squeeze(0).transpose(0, 1)
     return out
+
+
+def sliding_window_batch(batch: AttentionBatch, positions: torch.Tensor, window: int) -> AttentionBatch:
+    """The same step for layers whose query at position q sees only keys at p with q - p < window.
+
+    Relies on how steps are laid out: column j of a decode row's slots is position j, and a prefill
+    chunk of n tokens ending at position end has the slots of positions [0, end). Keys that no query
+    of a row can see are left out of the gather; the rest are masked. New K/V are written as before.
+    """
+    decode_slots, decode_mask = batch.decode_kv_slots, batch.decode_mask
+    nd = batch.num_decodes
+    if nd and int(positions[:nd].max()) >= window:
+        q_pos = positions[:nd].unsqueeze(1)
+        first = max(0, int(q_pos.min()) - window + 1)
+        keys = torch.arange(first, decode_slots.shape[1], device=decode_slots.device).unsqueeze(0)
+        decode_slots = decode_slots[:, first:]
+        decode_mask = decode_mask[..., first:] & (q_pos - keys < window).view(nd, 1, 1, -1)
+    prefills = []
+    for span in batch.prefills:
+        end = span.kv_slots.shape[0]
+        if end <= window:  # no query of this chunk is window positions away from any key
+            prefills.append(span)
+            continue
+        start = end - span.num_tokens
+        first = max(0, start - window + 1)
+        device = span.kv_slots.device
+        q_pos = torch.arange(start, end, device=device).unsqueeze(1)
+        keys = torch.arange(first, end, device=device).unsqueeze(0)
+        mask = (keys <= q_pos) & (q_pos - keys < window)
+        prefills.append(PrefillSpan(span.token_start, span.num_tokens, span.kv_slots[first:], mask))
+    return AttentionBatch(batch.slot_mapping, nd, decode_slots, decode_mask, prefills)
