@@ -33,6 +33,10 @@ def _build_parser() -> argparse.ArgumentParser:
     from tokenmill.routing.command import add_route_parser
 
     add_route_parser(sub)
+
+    from tokenmill.moderation.command import add_moderate_parser
+
+    add_moderate_parser(sub)
     return parser
 
 

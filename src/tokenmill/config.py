@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 
 from tokenmill.catalog.entry import ModelEntry
+from tokenmill.moderation.config import ModerationConfig
 
 
 class ConfigError(ValueError):
@@ -26,6 +27,7 @@ class ServeSettings:
     ledger: bool = True  # write a usage record per request
     redis_url: str | None = None  # shared rate-limit counters for several API processes (default: in-process)
     engine_stand_in_tokens: int = 0  # > 0: no model, an instant stand-in answering this many tokens (overhead benchmark)
+    moderation: ModerationConfig | None = None  # None: prompts and outputs are not moderated
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:

@@ -7,9 +7,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, aclosing
+from typing import TYPE_CHECKING
 
 import msgspec
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
@@ -20,7 +21,7 @@ from tokenmill.api.auth import AuthMiddleware
 from tokenmill.api.errors import APIError, install_error_handlers
 from tokenmill.api.metrics import Metrics
 from tokenmill.api.responses import LogprobsBuilder, ResponseShape
-from tokenmill.api.schemas import ChatCompletionRequest, CompletionRequest
+from tokenmill.api.schemas import ChatCompletionRequest, CompletionRequest, ModerationRequest
 from tokenmill.config import ServeSettings
 from tokenmill.engine.tokenizer import ChatTemplateError
 from tokenmill.db.engine import open_database
@@ -32,10 +33,14 @@ from tokenmill.metering.ledger import Ledger
 from tokenmill.routing.policy import ROUTES, NoRoute
 from tokenmill.routing.router import ROUTING_MAX_TOKENS, Router, RoutedRequest, RoutingUnavailable
 from tokenmill.metering.reports import health_report, usage_report
-from tokenmill.tenancy.admin import admin_router
+from tokenmill.tenancy.admin import admin_guard, admin_router
 from tokenmill.tenancy.records import Principal
 from tokenmill.tenancy.store import TenancyNotFound, TenancyStore
 
+if TYPE_CHECKING:  # moderation loads only where it is configured
+    from tokenmill.moderation.output import OutputCheck
+
+MODERATION_MODEL = "tokenmill-moderation"  # the "model" /v1/moderations answers with
 _json = msgspec.json.Encoder()
 
 
@@ -52,12 +57,19 @@ class ServerState:
         self.models = ServedModels(settings.models, self.metrics, settings.max_queued_requests, self.accounting,
                                    settings.engine_stand_in_tokens)
         self.router = Router(self.models)
+        self.moderator = None
+        if settings.moderation is not None:  # loaded only where configured
+            from tokenmill.moderation.moderator import Moderator
+
+            self.moderator = Moderator(settings.moderation)
         self.started = int(time.time())
 
     async def start(self) -> None:
         # the classifier (~1 s, ~150 MB) loads up front only where "auto" has models to choose between;
         # a one-model server loads it on its first request for "auto"
         preload = [asyncio.to_thread(self.router.load)] if len(self.models.all()) > 1 else []
+        if self.moderator is not None:
+            preload.append(asyncio.to_thread(self.moderator.load))
         await asyncio.gather(self.models.start(), *preload)
         if self.ledger is not None:  # budgets carry over restarts: start them at what the ledger says was spent
             await self.accounting.admission.seed_budgets(self.ledger.totals_by_scope())
@@ -69,6 +81,8 @@ class ServerState:
         finally:
             if self.ledger is not None:
                 self.ledger.close()
+            if self.moderator is not None:
+                self.moderator.close()
             await self.limiter.close()
             self.db.dispose()
 
@@ -132,6 +146,27 @@ def create_app(settings: ServeSettings) -> FastAPI:
             raise APIError(400, str(exc), param="group_by") from exc
         return {"object": "list", "data": rows}
 
+    @app.post("/v1/moderations")
+    async def moderations(body: ModerationRequest, request: Request) -> dict:
+        if state.moderator is None:
+            raise APIError(404, "moderation is not configured on this server: start it with --moderation "
+                                "(or a 'moderation:' section in --config)", code="moderation_off")
+        screen = state.moderator.screen(_tenant_name(request))
+        texts = [body.input] if isinstance(body.input, str) else body.input
+        verdicts = [await state.moderator.check_async(text, screen) for text in texts]
+        return {"id": "modr-" + uuid.uuid4().hex, "model": MODERATION_MODEL, "results": [v.as_dict() for v in verdicts]}
+
+    if state.moderator is not None and (settings.admin_key or settings.api_key):
+        @app.post("/admin/moderation/reload", dependencies=[Depends(admin_guard(settings.admin_key or settings.api_key))])
+        async def reload_moderation() -> dict:
+            """Read the term lists again (after editing the files); a bad file keeps the lists in use."""
+            try:
+                counts = await asyncio.to_thread(state.moderator.reload)
+            except (OSError, ValueError) as exc:
+                raise APIError(400, f"the term lists were not reloaded (the old ones stay in use): {exc}",
+                               code="moderation_reload_failed") from exc
+            return {"object": "moderation.lists", "terms": counts}
+
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         return await _answer(body, request, chat=True)
@@ -154,7 +189,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             try:
                 response = await _answer_with(served, body, request, chat, routed.route.scenario)
             except APIError as exc:
-                if exc.status in (502, 503) or exc.code == "context_length_exceeded":
+                if exc.status in (502, 503) or exc.code in ("context_length_exceeded", "chat_unsupported"):
                     last_error = exc
                     failed.append(f"{served.name} (HTTP {exc.status})")
                     continue
@@ -185,18 +220,61 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     async def _answer_with(served: ServedModel | UpstreamModel, body: ChatCompletionRequest | CompletionRequest,
                            request: Request, chat: bool, scenario: str) -> Response:
+        account = Account(request.state.principal, served.name, served.entry.prices, scenario=scenario)
         if isinstance(served, UpstreamModel):
-            account = Account(request.state.principal, served.name, served.entry.prices, scenario=scenario)
+            text = _prompt_text(body, chat, None)
+            await _moderate_prompt(text, account, estimated_tokens(len(text)), request)
             return await served.complete("/chat/completions" if chat else "/completions", await request.json(),
-                                         account, state.accounting)
+                                         account, state.accounting, _output_check(request))
         prompt_ids = _chat_prompt(served, body) if chat else _text_prompt(served, body)
-        return await _complete(served, body, prompt_ids, request, chat, scenario)
+        await _moderate_prompt(_prompt_text(body, chat, served, prompt_ids), account, len(prompt_ids), request)
+        return await _complete(served, body, prompt_ids, request, chat, account)
+
+    def _tenant_name(request: Request) -> str | None:
+        principal: Principal | None = request.state.principal
+        return principal.tenant.name if principal else None
+
+    def _prompt_text(body: ChatCompletionRequest | CompletionRequest, chat: bool, served: ServedModel | None,
+                     prompt_ids: list[int] | None = None) -> str:
+        """What the client wrote (every turn but the system prompt, which is the operator's app's own)."""
+        if chat:
+            turns = (m.as_template_input() for m in body.messages)
+            return "\n".join(t["content"] for t in turns if t["role"] != "system")
+        prompt = body.prompt
+        if isinstance(prompt, list) and prompt and isinstance(prompt[0], str):
+            return "\n".join(prompt)
+        if isinstance(prompt, str):
+            return prompt
+        return served.tokenizer.decode(prompt_ids) if served is not None and prompt_ids else ""
+
+    async def _moderate_prompt(text: str, account: Account, prompt_tokens: int, request: Request) -> None:
+        """The moderate-prompt stage: a refused prompt gets a 400 and never reaches an engine."""
+        if state.moderator is None or getattr(request.state, "prompt_moderated", None) == text:
+            return
+        screen = state.moderator.screen(_tenant_name(request))
+        verdict = await state.moderator.check_async(text, screen)
+        if verdict.refuses(screen.policy.action):
+            state.metrics.observe_moderation("prompt", verdict)
+            state.accounting.refused(account, "content_filter", prompt_tokens)
+            raise APIError(400, f"the prompt was refused by content moderation: {verdict.reason}",
+                           param="messages", code="content_filter")
+        request.state.prompt_moderated = text
+
+    def _output_check(request: Request) -> OutputCheck | None:
+        if state.moderator is None:
+            return None
+        from tokenmill.moderation.output import OutputCheck
+
+        return OutputCheck(state.moderator, state.moderator.screen(_tenant_name(request)))
 
     def _chat_prompt(served: ServedModel, body: ChatCompletionRequest) -> list[int]:
         if body.tools:
             raise APIError(400, "tools: tool calling is not supported yet", param="tools")
         if body.response_format and body.response_format.get("type", "text") != "text":
             raise APIError(400, "only response_format {\"type\": \"text\"} is supported yet", param="response_format")
+        if served.tokenizer.chat_template is None:  # a base model: the router passes it over for chat
+            raise APIError(400, f"model '{served.name}' has no chat template, so it cannot take chat messages; send a "
+                                "plain prompt to /v1/completions instead", param="messages", code="chat_unsupported")
         try:
             text = served.tokenizer.apply_chat_template([m.as_template_input() for m in body.messages])
         except ChatTemplateError as exc:
@@ -225,15 +303,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return prompt_ids
 
     async def _complete(served: ServedModel, body: ChatCompletionRequest | CompletionRequest, prompt_ids: list[int],
-                        request: Request, chat: bool, scenario: str = "") -> Response:
+                        request: Request, chat: bool, account: Account) -> Response:
         if body.logit_bias:
             raise APIError(400, "logit_bias is not supported yet", param="logit_bias")
         request_id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
         pipeline = served.pipeline
         max_tokens = body.requested_max_tokens or max(1, pipeline.max_model_len - len(prompt_ids))
-        account = Account(request.state.principal, served.name, served.entry.prices, scenario=scenario)
         gen = Generation(request_id, prompt_ids, body.sampling_params(max_tokens, body.logprobs_count), body.stop,
-                         account=account)
+                         account=account, output_check=_output_check(request))
         pipeline.admit(gen)
         try:
             await state.accounting.admit(account, len(prompt_ids), max_tokens)

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 if TYPE_CHECKING:
     from tokenmill.gateway.models import ServedModels
     from tokenmill.gateway.pipeline import Usage
+    from tokenmill.moderation.verdict import Verdict
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _TPOT_BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1)
@@ -41,6 +42,8 @@ class Metrics:
                                    ["tenant", "model"], registry=r)
         self.tenant_rejections = Counter("tokenmill_tenant_rejections", "Requests refused by a limit or budget",
                                          ["tenant", "model", "reason"], registry=r)
+        self.moderation_flags = Counter("tokenmill_moderation_flagged", "Prompts refused and outputs cut or masked by "
+                                        "moderation, by direction and category", ["direction", "category"], registry=r)
 
     def observe_request(self, model: str, outcome: str, started: float, first_token_s: float | None,
                         usage: Usage) -> None:
@@ -61,6 +64,10 @@ class Metrics:
 
     def observe_rejection(self, tenant: str, model: str, reason: str) -> None:
         self.tenant_rejections.labels(tenant, model, reason).inc()
+
+    def observe_moderation(self, direction: str, verdict: Verdict) -> None:
+        for category in verdict.flagged_categories:
+            self.moderation_flags.labels(direction, category).inc()
 
     def render(self, models: ServedModels) -> bytes:
         for model in models:

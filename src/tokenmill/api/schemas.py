@@ -114,3 +114,11 @@ class CompletionRequest(SamplingFields):
     @property
     def logprobs_count(self) -> int | None:
         return self.logprobs
+
+
+class ModerationRequest(BaseModel):
+    """POST /v1/moderations: one text or a list of them; "model" is accepted and ignored (there is one)."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: str | Annotated[list[str], Field(min_length=1, max_length=64)]
+    model: str | None = None

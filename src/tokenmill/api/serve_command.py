@@ -12,6 +12,7 @@ from tokenmill.config import ConfigError, ServeSettings
 from tokenmill.engine.config import QUANTIZATIONS
 from tokenmill.metering.pricing import Prices
 from tokenmill.modelstore.index import DEFAULT_MODEL
+from tokenmill.moderation.config import BUILTIN, ModerationConfig, has_moderation_section, load_moderation_config
 from tokenmill.units import parse_bytes
 
 
@@ -50,6 +51,9 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ledger", action="store_true", help="do not write a usage record per request")
     p.add_argument("--redis-url", default=os.environ.get("TOKENMILL_REDIS_URL"),
                    help="share rate-limit and budget counters between API processes through this Redis")
+    p.add_argument("--moderation", nargs="?", const=BUILTIN, default=None, metavar="FILE",
+                   help="moderate prompts and outputs: alone, with the shipped term lists and classifier; with a "
+                        "FILE, as its 'moderation:' section says (a --config with such a section turns it on too)")
     p.add_argument("--engine-stand-in", type=int, default=0, metavar="N",
                    help="benchmarking the gateway only: load no model, answer every request at once with N tokens")
     p.add_argument("--log-level", default="info")
@@ -76,7 +80,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     settings = ServeSettings(models, host=args.host, port=args.port, api_key=args.api_key,
                              max_queued_requests=args.max_queued_requests, log_level=args.log_level,
                              admin_key=args.admin_key, database_url=args.database, ledger=not args.no_ledger,
-                             redis_url=args.redis_url, engine_stand_in_tokens=args.engine_stand_in)
+                             redis_url=args.redis_url, engine_stand_in_tokens=args.engine_stand_in,
+                             moderation=_moderation(args))
     settings.validate()  # before the model store: refused settings must not pull or load anything
     for entry in settings.models:
         if entry.self_hosted:
@@ -85,6 +90,17 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
             if not args.config and args.served_model_name is None:
                 entry.name = resolved.name
     return settings
+
+
+def _moderation(args: argparse.Namespace) -> ModerationConfig | None:
+    """The moderation config --moderation names, or the --config catalogue's 'moderation:' section; None: off."""
+    if args.moderation == BUILTIN:
+        return ModerationConfig()
+    if args.moderation:
+        return load_moderation_config(args.moderation)
+    if args.config and has_moderation_section(args.config):
+        return load_moderation_config(args.config)
+    return None
 
 
 def _model_from_flags(args: argparse.Namespace) -> ModelEntry:

@@ -59,9 +59,9 @@ def load_catalog(path: Path | str) -> list[ModelEntry]:
 def parse_catalog(document: Any) -> list[ModelEntry]:
     if not isinstance(document, dict) or not isinstance(document.get("models"), list) or not document["models"]:
         raise CatalogError("the config needs a 'models:' list with at least one model")
-    unknown = set(document) - {"models"}
+    unknown = set(document) - {"models", "moderation"}  # moderation: read by moderation/config.py
     if unknown:
-        raise CatalogError(f"unknown top-level keys {sorted(unknown)}; the config has 'models:'")
+        raise CatalogError(f"unknown top-level keys {sorted(unknown)}; the config has 'models:' and 'moderation:'")
     entries = [_entry(item, i) for i, item in enumerate(document["models"])]
     owner: dict[str, str] = {}
     for entry in entries:

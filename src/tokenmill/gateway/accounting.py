@@ -93,9 +93,13 @@ class Accounting:
             account.ticket = await self.admission.admit(account.principal, account.model, prompt_tokens, max_tokens,
                                                         account.prices)
         except APIError as exc:
-            self.metrics.observe_rejection(account.tenant_id, account.model, exc.code or "rejected")
-            self._record_nowait(self._record(account, "", prompt_tokens, 0, 0, "rejected", None, None))
+            self.refused(account, "rejected", prompt_tokens, exc.code or "rejected")
             raise
+
+    def refused(self, account: Account, outcome: str, prompt_tokens: int, reason: str | None = None) -> None:
+        """Record a request turned away before any engine saw it (a limit, the content filter): it costs nothing."""
+        self.metrics.observe_rejection(account.tenant_id, account.model, reason or outcome)
+        self._record_nowait(self._record(account, "", prompt_tokens, 0, 0, outcome, None, None))
 
     async def finish(self, account: Account, request_id: str, outcome: str, prompt_tokens: int, cached_tokens: int,
                      completion_tokens: int, ttft_s: float | None, e2e_s: float, durable: bool) -> None:

@@ -1,8 +1,7 @@
 """The request pipeline between HTTP and the engine.
 
 Today it has the stages the serving core needs: admit (queue bound), dispatch to an engine
-replica, and detokenize with stop strings. Authentication, rate limits, moderation, routing
-and metering slot in here as stages of their own (see docs/ARCHITECTURE.md).
+replica, detokenize with stop strings, and moderate the output (moderation/output.py).
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tokenmill.api.errors import APIError
 from tokenmill.api.metrics import Metrics
@@ -21,6 +21,9 @@ from tokenmill.engine.messages import EngineRequest, Logprob
 from tokenmill.engine.params import SamplingParams
 from tokenmill.engine.tokenizer import Tokenizer
 from tokenmill.gateway.accounting import Account, Accounting
+
+if TYPE_CHECKING:  # moderation loads only where it is configured
+    from tokenmill.moderation.output import OutputCheck
 
 
 @dataclass(slots=True)
@@ -32,6 +35,7 @@ class Generation:
     params: SamplingParams
     stop: list[str] = field(default_factory=list)
     account: Account | None = None  # who it runs as; None in a bare pipeline (tests, no accounting)
+    output_check: OutputCheck | None = None  # moderation of the output; None: not moderated
 
     @property
     def cache_salt(self) -> str:
@@ -139,19 +143,16 @@ class Pipeline:
                         usage.cached_tokens = out.num_cached_tokens
                     usage.completion_tokens += len(out.token_ids)
                     piece = detok.push(out.token_ids)
-                    if piece.stopped:
-                        outcome = "stop"
-                        await account(outcome)
-                        yield Delta(piece.text, out.token_ids, out.logprobs, "stop")
-                        return  # leaving the engine stream aborts the request there
-                    finish = out.finish_reason
-                    text = piece.text + (detok.finish() if finish else "")
+                    finish = "stop" if piece.stopped else out.finish_reason
+                    text = piece.text + (detok.finish() if out.finish_reason and not piece.stopped else "")
+                    if gen.output_check is not None:
+                        text, finish = await self._moderate(gen.output_check, text, finish)
                     if finish:
                         outcome = finish
                         await account(outcome)
                     yield Delta(text, out.token_ids, out.logprobs, finish)
                     if finish:
-                        return
+                        return  # leaving the engine stream early (a stop string, the filter) aborts it there
         except EngineDeadError as exc:  # it died between admit and here
             raise APIError(503, f"the engine is down ({exc}); the server must be restarted", code="engine_down") from exc
         except (GeneratorExit, asyncio.CancelledError):  # closed early, or cancelled by a client disconnect
@@ -159,11 +160,21 @@ class Pipeline:
                 outcome = "aborted"
             raise
         finally:
+            if gen.output_check is not None:
+                gen.output_check.cancel()
             self.metrics.observe_request(self.model_name, outcome, started, first_token_s, usage)
             if not accounted and self.accounting and gen.account:
                 self.accounting.finish_later(gen.account, gen.request_id, outcome, usage.prompt_tokens,
                                              usage.cached_tokens, usage.completion_tokens,
                                              seconds_since(started, first_token_s), time.perf_counter() - started)
+
+    async def _moderate(self, check: OutputCheck, text: str, finish: str | None) -> tuple[str, str | None]:
+        """The moderate-stream stage: what of this piece may be sent, and whether the filter ends the output."""
+        screened = await check.release(text, last=bool(finish))
+        if screened.blocked is not None:
+            self.metrics.observe_moderation("output", screened.blocked)
+            return screened.text, "content_filter"
+        return screened.text, finish
 
 
 def seconds_since(started: float, moment: float | None) -> float | None:

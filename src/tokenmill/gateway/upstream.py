@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -23,6 +24,9 @@ from tokenmill.api.errors import APIError
 from tokenmill.catalog.entry import ModelEntry
 from tokenmill.gateway.accounting import Account, Accounting
 from tokenmill.gateway.pipeline import seconds_since
+
+if TYPE_CHECKING:  # moderation loads only where it is configured
+    from tokenmill.moderation.output import OutputCheck
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 600.0  # between two chunks of an answer
@@ -82,8 +86,10 @@ class UpstreamModel:
             headers["authorization"] = f"Bearer {key}"
         return headers
 
-    async def complete(self, path: str, payload: dict, account: Account, accounting: Accounting) -> Response:
-        """Forward one /chat/completions or /completions request and answer the client as our own model."""
+    async def complete(self, path: str, payload: dict, account: Account, accounting: Accounting,
+                       output_check: OutputCheck | None = None) -> Response:
+        """Forward one /chat/completions or /completions request and answer the client as our own model, its
+        output moderated as our own models' is when output_check is given."""
         stream = bool(payload.get("stream"))
         client_wants_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
         max_tokens = payload.get("max_completion_tokens") or payload.get("max_tokens") or DEFAULT_MAX_TOKENS
@@ -121,15 +127,19 @@ class UpstreamModel:
                                code="upstream_error") from exc
             used.take_usage(data.get("usage"))
             used.finish_reason = _finish_reason(data)
+            if output_check is not None and _choice_text(data) is not None:
+                used.finish_reason = await _screen(output_check, data, used.finish_reason or "stop")
             await self._settle(accounting, account, request_id, _outcome(used.finish_reason), used, started, durable=True)
             data["model"] = self.name
             return JSONResponse(data, headers=account.headers())
-        return StreamingResponse(self._relay(answer, client_wants_usage, account, accounting, request_id, used, started),
+        return StreamingResponse(self._relay(answer, client_wants_usage, account, accounting, request_id, used, started,
+                                             output_check),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **account.headers()})
 
     async def _relay(self, answer: httpx.Response, client_wants_usage: bool, account: Account, accounting: Accounting,
-                     request_id: str, used: Proxied, started: float) -> AsyncIterator[bytes]:
+                     request_id: str, used: Proxied, started: float,
+                     output_check: OutputCheck | None) -> AsyncIterator[bytes]:
         held: list[bytes] = []  # the finish chunk and what follows, until the ledger has the record
         settled = False
         try:
@@ -154,12 +164,16 @@ class UpstreamModel:
                 if choices and used.first_token_s is None:
                     used.first_token_s = time.perf_counter()
                 reason = _finish_reason(chunk)
+                if output_check is not None and _choice_text(chunk) is not None:
+                    reason = await _screen(output_check, chunk, reason)
                 if choices and reason is None and not held:
                     used.completion_tokens += 1  # a running count, replaced by the upstream's usage at the end
                     yield _sse(chunk)
                     continue
                 used.finish_reason = used.finish_reason or reason
                 held.append(_sse(chunk))
+                if reason == "content_filter":
+                    break  # the filter ended it: read no more of the upstream's answer
             await self._settle(accounting, account, request_id, _outcome(used.finish_reason), used, started,
                                durable=True)
             settled = True
@@ -194,6 +208,37 @@ class UpstreamModel:
             return JSONResponse(body, status_code=answer.status_code, headers=headers)
         raise APIError(502, f"model '{self.name}': its upstream failed with HTTP {answer.status_code}",
                        code="upstream_error")
+
+
+def _choice_text(obj: dict) -> str | None:
+    """The text of the first choice of a chat or completion answer, or of a stream chunk; None where there is none."""
+    choices = obj.get("choices") or []
+    if not choices:
+        return None
+    choice = choices[0]
+    holder = choice.get("delta") or choice.get("message")
+    if isinstance(holder, dict):
+        return holder.get("content") or ""
+    return choice.get("text") or ""
+
+
+def _set_choice_text(obj: dict, text: str) -> None:
+    choice = obj["choices"][0]
+    holder = choice.get("delta") or choice.get("message")
+    if isinstance(holder, dict):
+        holder["content"] = text
+    else:
+        choice["text"] = text
+
+
+async def _screen(check: OutputCheck, obj: dict, finish_reason: str | None) -> str | None:
+    """Moderate the text an answer or chunk carries, in place; returns its finish reason (the filter's, if it cut)."""
+    screened = await check.release(_choice_text(obj) or "", last=bool(finish_reason))
+    _set_choice_text(obj, screened.text)
+    if screened.blocked is not None:
+        finish_reason = "content_filter"
+        obj["choices"][0]["finish_reason"] = finish_reason
+    return finish_reason
 
 
 def _finish_reason(obj: dict) -> str | None:

@@ -60,8 +60,8 @@ class KeyCreate(BaseModel):
     expires_in_s: int | None = Field(None, ge=1, description="seconds from now; instead of expires_at")
 
 
-def admin_router(store: TenancyStore, admin_key: str) -> APIRouter:
-    """Routes to manage tenants and keys; every one needs 'Authorization: Bearer <admin key>'."""
+def admin_guard(admin_key: str):
+    """A FastAPI dependency that lets through only requests bearing the admin key."""
     if not admin_key:
         raise ValueError("the admin API needs an admin key: set one, or leave the admin API off")
     admin_hash = hashlib.sha256(admin_key.encode()).digest()  # the key itself is not kept
@@ -74,7 +74,12 @@ def admin_router(store: TenancyStore, admin_key: str) -> APIRouter:
                            code="invalid_api_key", error_type="invalid_request_error",
                            headers={"WWW-Authenticate": "Bearer"})
 
-    router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+    return require_admin
+
+
+def admin_router(store: TenancyStore, admin_key: str) -> APIRouter:
+    """Routes to manage tenants and keys; every one needs 'Authorization: Bearer <admin key>'."""
+    router = APIRouter(prefix="/admin", dependencies=[Depends(admin_guard(admin_key))])
 
     @router.get("/tenants")
     def list_tenants() -> dict:

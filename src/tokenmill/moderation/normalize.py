@@ -1,0 +1,673 @@
+"""Text normalisation for lexicon matching: one function for terms and for the text they are sought in.
+
+`normalize(text)` turns a string into a *skeleton*, the letters and digits the lexicon matches on,
+and keeps the arrays that map every skeleton character back to the original string:
+
+1. Per character (one precomputed table, so a numpy gather over the code points, not a Python loop):
+   Unicode NFKC (full-width to half-width, ligatures, mathematical and circled letters), case folding,
+   accents stripped, Cyrillic and Greek letters that look Latin mapped to that Latin letter (а→a, ο→o,
+   Н→h, ...), a few other look-alikes (small capitals, dotless i, regional-indicator letters), and
+   traditional Chinese characters mapped to simplified (OpenCC's character table, data/t2s.tsv).
+2. Zero-width and format characters, combining marks and control characters are dropped (INVISIBLE).
+   Spaces, punctuation and symbols are separators: they are removed from the skeleton but remembered,
+   so that the lexicon can judge them (a space between single letters is an evasion, a full stop
+   followed by a space is the end of a sentence).
+3. Leetspeak, in context only: the digits 0 1 3 4 5 7 8 read as o i e a s t b, and the symbols @ $ €
+   as a s e, when a Latin letter stands next to them ("h3r0in", "@ss", "$hit"), across punctuation
+   ("c.0.c.a.i.n.e"), or across a space when that letter stands alone ("$ h i t", not "5 hit");
+   a run of one to three ! or | reads as i or l only between two letters ("k!ll", "sh!!t"). It runs
+   in LEET_ROUNDS passes, so chains of three ("@$$h0le") resolve. A capital followed only by one to
+   four digits is a code (A55, M4, A380), not leet. So "2024", "$5", "5 hit points", "kill!" and
+   "the A55" are left alone.
+   Decision: leet is contextual rather than global, because a global digit map turns every number
+   into letters and every "!" after a word into an "i", which costs word boundaries.
+   Two readings (`readings`): where a 1, ! or | became a letter, a second reading takes ! and | as
+   punctuation and 1 as l ("k!i!l!l", "ki11"); the lexicon matches both and reports the union.
+   The katakana long-vowel mark ー between two Chinese characters is a separator ("毒ー品").
+4. Runs of one repeated character collapse to one ("kiiilll" → "kil"); the run lengths are kept so
+   that the lexicon can still require "kill" to have two l's (so "kil" or "as" do not match "kill" or
+   "ass"). A run longer than MAX_RUN letters is cut into runs of MAX_RUN.
+5. A gap of more than MAX_GAP non-letters between two letters is a hard break: runs do not collapse
+   across it and the lexicon matches nothing across it. With MAX_RUN this bounds how much text a
+   match can cover, which bounds what a stream scanner must hold back.
+
+`Normalized.text` is the collapsed skeleton (what the automaton runs over); `Normalized.span(i, j)`
+maps skeleton positions [i, j) back to [start, end) in the original string (Python str indices).
+
+`loose_skeleton(text)` is a cheaper, coarser reading for a pre-check: every exact skeleton, put
+through `loose_form`, is a substring of it, so where the loose reading holds no term, no reading
+does. Most text stops there (see lexicon.py).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).with_name("data")
+
+MAX_GAP = 8  # non-letters between two letters beyond which they never join
+MAX_RUN = 32  # a longer run of one letter is cut into runs of this length
+
+# Codes below FIRST_LETTER in the per-character table are classes, not letters.
+INVISIBLE = 0  # zero-width, format, combining, control: dropped, not a separator
+SPACE = 1  # whitespace
+MARK = 2  # punctuation and symbols: a separator that does not end a sentence
+STOP = 3  # full stop and ellipsis: ends a sentence when a space follows
+BREAK = 4  # , ; : ! ? 。 、: ends a clause, never inside a Chinese term
+NEWLINE = 5  # line and paragraph breaks: nothing matches across them
+AMBIG_FIRST = 8  # 8..12: leet symbols, resolved by context (see _AMBIG)
+LEET_DIGIT_FIRST = 16  # 16..25: the digits that leetspeak uses, resolved by context
+LEET_LAST = 25
+EXPAND = 31  # one character that normalises to several letters (ﬁ, ß, ㎏)
+FIRST_LETTER = 32
+
+WORD = 1  # KIND of a letter of a script written with spaces (Latin, Greek, Cyrillic, digits, ...)
+UNSPACED = 2  # KIND of a letter of a script written without spaces (Chinese, Japanese, Thai, ...)
+
+# Cyrillic and Greek capitals are mapped before case folding: Н looks like H, its lower case н like n.
+_UPPER_LOOKALIKES = dict(pair.split(":") for pair in (
+    "А:a В:b Е:e К:k М:m Н:h О:o Р:p С:c Т:t У:y Х:x Ѕ:s І:i Ј:j Ү:y Һ:h Ӏ:l Ԁ:d Ь:b "  # Cyrillic
+    "Α:a Β:b Ε:e Ζ:z Η:h Ι:i Κ:k Μ:m Ν:n Ο:o Ρ:p Τ:t Υ:y Χ:x Ϲ:c"  # Greek
+).split())
+_LOOKALIKES = dict(pair.split(":") for pair in (
+    "а:a в:b е:e к:k м:m н:h о:o р:p с:c т:t у:y х:x ѕ:s і:i ї:i ј:j ԁ:d ԛ:q ԝ:w һ:h ӏ:l ь:b ѵ:v ү:y п:n "
+    "α:a β:b γ:y ε:e η:n ι:i κ:k μ:u ν:v ο:o ρ:p τ:t υ:u χ:x ω:w ϲ:c ϳ:j "
+    "ı:i ȷ:j ɑ:a ɡ:g ɩ:i ɪ:i ʟ:l ø:o ð:d đ:d ħ:h ł:l ŧ:t ƀ:b ɨ:i ʉ:u "
+    "ᴀ:a ʙ:b ᴄ:c ᴅ:d ᴇ:e ɢ:g ʜ:h ᴊ:j ᴋ:k ᴍ:m ɴ:n ᴏ:o ᴘ:p ʀ:r ꜱ:s ᴛ:t ᴜ:u ᴠ:v ᴡ:w ʏ:y ᴢ:z"
+).split())
+_INVISIBLE_LETTERS = "\u115f\u1160\u3164\uffa0"  # Hangul fillers: letters by category, blank on screen
+_NEWLINES = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_BREAKS = ",;:!?\u3002\u3001"  # NFKC already turned ，；：！？ into these
+_STOPS = ".\u2026"
+# symbol -> (letter, needs a letter on both sides)
+_AMBIG = {"@": ("a", False), "$": ("s", False), "€": ("e", False), "!": ("i", True), "|": ("l", True)}
+_AMBIG_FALLBACK = {"!": BREAK}
+LEET_REACH = 3  # characters a leet digit or symbol looks across for a letter
+LEET_ROUNDS = 3  # passes of leet resolution: a chain of three symbols ("@$$h0le") resolves
+# How far a character's normalisation depends on its neighbours, either side: LEET_ROUNDS passes of
+# leet resolution, each looking LEET_REACH characters out and one more to see if a letter stands
+# alone, plus one such step for the code rule (A55) and the long-vowel mark between Chinese.
+REACH = (LEET_ROUNDS + 1) * (LEET_REACH + 1)
+LEET_DIGITS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"}
+
+# Scripts written without spaces between words: no word boundaries there.
+_UNSPACED_RANGES = (
+    (0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x2E80, 0x2FDF), (0x3005, 0x3007),
+    (0x3021, 0x3029), (0x3040, 0x31FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xA000, 0xA4CF),
+    (0xF900, 0xFAFF), (0xFF66, 0xFF9F), (0x20000, 0x323AF),
+)
+_TABLE_LIMIT = 0x40000
+# Blocks whose code points are all letters that normalise to themselves (modulo traditional->simplified).
+# Each block's pages are set in bulk; the block's ends must be on 256-code-point page boundaries
+# or the remainder is covered one by one.
+_PLAIN_LETTER_BLOCKS = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xAC00, 0xD7A3), (0x20000, 0x2A6DF))  # planes 4-13 are unassigned; tags and variation selectors are added below
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    code: np.ndarray  # uint32[0x110000]: letter code point, or a class below FIRST_LETTER
+    kind: np.ndarray  # uint8[0x110000]: WORD, UNSPACED or 0 for a code point used as a letter code
+    expansions: dict[int, str]  # code point -> its letters, for code == EXPAND
+    leet: np.ndarray  # uint32[32]: for a leet class code, the letter it stands for
+    leet_alt: np.ndarray  # the same in the second reading: 1 reads as l
+    both_sides: np.ndarray  # bool[32]: the leet symbol needs letters on both sides
+    fallback: np.ndarray  # uint32[32]: what a leet class code is when it stays: its digit, or a class
+
+
+def _load_t2s() -> dict[str, str]:
+    table = {}
+    for line in (DATA / "t2s.tsv").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            trad, simp = line.split("\t")
+            table[trad] = simp
+    return table
+
+
+def _is_unspaced(cp: int) -> bool:
+    return any(lo <= cp <= hi for lo, hi in _UNSPACED_RANGES)
+
+
+def _letters_of(ch: str, t2s: dict[str, str]) -> str:
+    """The skeleton letters of one character: NFKC, casefold, accents off, look-alikes, simplified."""
+    if ch in _UPPER_LOOKALIKES:
+        return _UPPER_LOOKALIKES[ch]
+    if not unicodedata.decomposition(ch) and ch.casefold() == ch:  # most letters, all of Chinese: fast
+        c = t2s.get(ch) or _LOOKALIKES.get(ch, ch)
+        return c if unicodedata.category(c)[0] in "LN" and c not in _INVISIBLE_LETTERS else ""
+    text = unicodedata.normalize("NFKC", ch).casefold()
+    if not text.isascii():
+        bare = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+        text = unicodedata.normalize("NFC", bare)
+    out = []
+    for c in text:
+        c = _LOOKALIKES.get(c, c)
+        c = t2s.get(c, c)
+        if unicodedata.category(c)[0] in "LN" and c not in _INVISIBLE_LETTERS:
+            out.append(c)
+    return "".join(out)
+
+
+def _separator_class(ch: str) -> int:
+    folded = unicodedata.normalize("NFKC", ch)
+    cat = unicodedata.category(ch)
+    if ch in _NEWLINES:
+        return NEWLINE
+    if ch.isspace() or cat == "Zs":
+        return SPACE
+    if cat in ("Mn", "Me", "Cf", "Cc") or ch in _INVISIBLE_LETTERS:
+        return INVISIBLE
+    if folded in _AMBIG:
+        return AMBIG_FIRST + list(_AMBIG).index(folded)
+    if folded and all(c in _STOPS for c in folded):
+        return STOP
+    if folded in _BREAKS:
+        return BREAK
+    return MARK
+
+
+def _build_tables() -> Tables:
+    t2s = _load_t2s()
+    code = np.full(0x110000, MARK, dtype=np.uint32)
+    kind = np.zeros(0x110000, dtype=np.uint8)
+    expansions: dict[int, str] = {}
+    category = unicodedata.category
+    # The big blocks of plain letters (CJK ideographs, Hangul syllables) in bulk, the rest one by one.
+    bulk = [(lo, hi) for lo, hi in _PLAIN_LETTER_BLOCKS if unicodedata.category(chr(hi)) != "Cn"]
+    for lo, hi in bulk:
+        code[lo:hi + 1] = np.arange(lo, hi + 1, dtype=np.uint32)
+        kind[lo:hi + 1] = UNSPACED if _is_unspaced(lo) else WORD
+    for trad, simp in t2s.items():
+        code[ord(trad)] = ord(simp)
+    skip = set()
+    for lo, hi in bulk:
+        skip.update(range(lo >> 8, (hi + 1) >> 8))  # whole 256-code-point pages inside the blocks
+    ranges = [range(page << 8, (page + 1) << 8) for page in range(_TABLE_LIMIT >> 8) if page not in skip]
+    ranges.append(range(0xE0000, 0xE01F0))
+    for cp in (cp for r in ranges for cp in r):
+        ch = chr(cp)
+        cat = category(ch)
+        if cat in ("Cn", "Cs", "Co"):
+            continue  # unassigned, surrogate, private use: separators (MARK)
+        letters = _letters_of(ch, t2s) if cat[0] in "LNS" or not unicodedata.is_normalized("NFKC", ch) else ""
+        if ch in _AMBIG or unicodedata.normalize("NFKC", ch) in _AMBIG:
+            letters = ""
+        if not letters:
+            code[cp] = _separator_class(ch)
+            continue
+        code[cp] = ord(letters[0]) if len(letters) == 1 else EXPAND
+        if len(letters) > 1:
+            expansions[cp] = letters
+        first = ord(letters[0])
+        kind[first] = UNSPACED if _is_unspaced(first) else WORD
+        kind[cp] = kind[first]
+    for i in range(26):  # regional indicator symbols 🇦..🇿, used to spell words
+        code[0x1F1E6 + i] = ord("a") + i
+    for ch in _INVISIBLE_LETTERS:
+        code[ord(ch)] = INVISIBLE
+    leet = np.zeros(32, dtype=np.uint32)
+    fallback = np.zeros(32, dtype=np.uint32)
+    both_sides = np.zeros(32, dtype=bool)
+    for digit, letter in LEET_DIGITS.items():
+        c = LEET_DIGIT_FIRST + int(digit)
+        code[code == ord(digit)] = c  # every character that normalises to this digit (１, ¹, ...)
+        leet[c], fallback[c] = ord(letter), ord(digit)
+    for i, (symbol, (letter, both)) in enumerate(_AMBIG.items()):
+        c = AMBIG_FIRST + i
+        leet[c], fallback[c], both_sides[c] = ord(letter), _AMBIG_FALLBACK.get(symbol, MARK), both
+    leet_alt = leet.copy()
+    leet_alt[LEET_DIGIT_FIRST + 1] = ord("l")
+    return Tables(code, kind, expansions, leet, leet_alt, both_sides, fallback)
+
+
+_tables: Tables | None = None
+_tables_lock = threading.Lock()
+
+
+def tables() -> Tables:
+    """The per-character tables, built once per process (about a quarter of a second)."""
+    global _tables
+    if _tables is None:
+        with _tables_lock:
+            if _tables is None:
+                _tables = _build_tables()
+    return _tables
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """A text's skeleton and the arrays that tie it to the original string."""
+
+    original: str
+    text: str  # the collapsed skeleton the automaton runs over
+    codes: np.ndarray  # uint32 per original character: its letter code, or its class (< FIRST_LETTER)
+    letter_pos: np.ndarray  # int64 per skeleton letter before collapsing: its index in `original`
+    letters: np.ndarray  # uint32 per skeleton letter before collapsing: its code
+    run_start: np.ndarray  # int64, len(text) + 1: index into `letters` of each run's first letter
+    ambiguous: bool = False  # a 1, ! or | near a Latin letter: the second reading may differ
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """[start, end) in the skeleton -> [start, end) in the original string, whole runs included."""
+        assert 0 <= start < end <= len(self.text)
+        return int(self.letter_pos[self.run_start[start]]), int(self.letter_pos[self.run_start[end] - 1]) + 1
+
+    def run_length(self, i: int) -> int:
+        return int(self.run_start[i + 1] - self.run_start[i])
+
+
+# Leet resolution looks at a byte string of character classes, one byte a character: L a Latin
+# letter, "." a separator other than a space, " " a space, x anything else (other letters, clause
+# breaks, newlines, candidates not yet resolved).
+_L, _DOT, _SP, _X = ord("L"), ord("."), ord(" "), ord("x")
+_CLASS_BYTES = np.full(128, _X, dtype=np.uint8)
+_CLASS_BYTES[97:123] = _L
+_CLASS_BYTES[[INVISIBLE, MARK, STOP]] = _DOT
+_CLASS_BYTES[SPACE] = _SP
+_EXCLAIM, _BAR = AMBIG_FIRST + list(_AMBIG).index("!"), AMBIG_FIRST + list(_AMBIG).index("|")
+_ONE = LEET_DIGIT_FIRST + 1
+_EXCLAIM_B, _BAR_B = ord("!"), ord("|")
+_CLASS_BYTES[_EXCLAIM], _CLASS_BYTES[_BAR] = _EXCLAIM_B, _BAR_B
+# A capital letter followed only by one to four digits is a code (road A55, model M4, paper A4):
+# its digits stay digits.
+_CODE = re.compile(r"[A-Z][0-9]{1,4}(?![A-Za-z0-9])")
+# The katakana long-vowel mark between Chinese characters is a separator ("毒ー品"), not a letter.
+_HAN_MARK = re.compile("(?<=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])[\u30fc\uff70]{1,2}"
+                       "(?=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
+
+
+def _in_code(text: str, p: int) -> bool:
+    """Whether the digit at p is one of the digits of a code such as A55 (see _CODE)."""
+    q = p
+    while q > 0 and p - q < 4 and "0" <= text[q - 1] <= "9":
+        q -= 1
+    if q == 0 or not ("A" <= text[q - 1] <= "Z"):
+        return False
+    if q >= 2 and (text[q - 2].isascii() and text[q - 2].isalnum()):
+        return False
+    return _CODE.match(text, q - 1) is not None
+
+
+def _lends(cls: bytearray, p: int, step: int) -> bool:
+    """Whether a Latin letter lends its context to position p from one side (step +1: right, -1: left):
+    the nearest non-separator within LEET_REACH is a Latin letter, and if a space lies between, that
+    letter stands alone ("$ h i t", not "5 hit")."""
+    n = len(cls)
+    spaced = False
+    for d in range(1, LEET_REACH + 1):
+        q = p + step * d
+        if q < 0 or q >= n:
+            return False
+        c = cls[q]
+        if c == _L:
+            r = q + step
+            return not spaced or r < 0 or r >= n or cls[r] != _L
+        if c == _SP:
+            spaced = True
+        elif c != _DOT:
+            return False
+    return False
+
+
+def _tight(cls: bytearray, p: int) -> bool:
+    """Whether the ! or | at p is in a run of one to three of it between two Latin letters ("sh!!t")."""
+    c, n = cls[p], len(cls)
+    a = p
+    while a > 0 and cls[a - 1] == c:
+        a -= 1
+    b = p + 1
+    while b < n and cls[b] == c:
+        b += 1
+    return b - a <= 3 and a > 0 and b < n and cls[a - 1] == _L and cls[b] == _L
+
+
+def _resolve_slow(text: str, codes: np.ndarray, cls: bytearray, latin: np.ndarray, made: np.ndarray,
+                  slow: np.ndarray, leet: np.ndarray) -> int:
+    """The candidates without a letter right next to them, one by one, in rounds; a candidate is looked at
+    only when a Latin letter (first round) or a letter made in the round before is within reach.
+    Returns the MADE_ flags of what became letters."""
+    # First round, vectorised: `_lends` on each side, from the nearest non-separator ("solid").
+    c = np.frombuffer(bytes(cls), dtype=np.uint8)
+    n = len(c)
+    solid = np.flatnonzero((c != _DOT) & (c != _SP))
+    spaces = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(c == _SP, out=spaces[1:])
+    right = solid.take(np.searchsorted(solid, slow, side="right"), mode="clip")
+    left = solid.take(np.searchsorted(solid, slow, side="left") - 1, mode="clip")
+    ok_right = (c[right] == _L) & (right > slow) & (right - slow <= LEET_REACH) & (
+        (spaces[right] == spaces[slow]) | (c.take(right + 1, mode="clip") != _L) | (right == n - 1))
+    ok_left = (c[left] == _L) & (left < slow) & (slow - left <= LEET_REACH) & (
+        (spaces[slow] == spaces[left]) | (c.take(left - 1, mode="clip") != _L) | (left == 0))
+    symbol = (c[slow] == _EXCLAIM_B) | (c[slow] == _BAR_B)
+    first = (ok_right | ok_left) & ~symbol
+    new = [p for p in slow[first].tolist() if not ("0" <= text[p] <= "9" and _in_code(text, p))]
+    new += [p for p in slow[symbol].tolist() if _tight(cls, p)]
+    pending = set(slow.tolist())
+    reach = LEET_REACH + 1
+    made_kinds = 0
+    for round_ in range(LEET_ROUNDS):  # chains like "a$$" and "@$$h0le" resolve one link a round
+        if round_:
+            new = []
+            for p in todo:
+                if cls[p] == _EXCLAIM_B or cls[p] == _BAR_B:
+                    ok = _tight(cls, p)
+                else:
+                    ok = (_lends(cls, p, 1) or _lends(cls, p, -1)) and not ("0" <= text[p] <= "9" and _in_code(text, p))
+                if ok:
+                    new.append(p)
+        if not new:
+            break
+        for p in new:
+            cls[p] = _L
+            pending.discard(p)
+        at = np.array(new, dtype=np.int64)
+        kinds = codes[at]
+        made_kinds |= _made_kinds(kinds)
+        codes[at] = leet[kinds]
+        todo = sorted({q for p in new for q in range(p - reach, p + reach + 1)} & pending)
+    return made_kinds
+
+
+MADE_ONE, MADE_SYMBOL = 1, 2  # flags: a 1, a ! or | became a letter
+
+
+def _made_kinds(kinds: np.ndarray) -> int:
+    return (MADE_ONE if (kinds == _ONE).any() else 0) | (MADE_SYMBOL if ((kinds == _EXCLAIM) | (kinds == _BAR)).any() else 0)
+
+
+SMALL = 256  # below this many characters leet is resolved in plain Python (numpy calls cost more)
+
+
+def _resolve_small(text: str, codes: np.ndarray, t: Tables, alt: bool) -> int:
+    """`_resolve_leet` for a short text, one character at a time; the same result, step for step."""
+    values = codes.tolist()
+    cand = [p for p, c in enumerate(values) if AMBIG_FIRST <= c <= LEET_LAST]
+    if not cand:
+        return 0
+    n = len(values)
+    leet = t.leet_alt if alt else t.leet
+    cls = bytearray(_CLASS_BYTES[c] if c < 128 else _X for c in values)
+    if alt:  # second reading: ! and | are punctuation, never letters
+        for p in cand:
+            if values[p] == _EXCLAIM or values[p] == _BAR:
+                cls[p] = _X
+        cand = [p for p in cand if values[p] != _EXCLAIM and values[p] != _BAR]
+    made_kinds = 0
+    quick, pending = [], []
+    for p in cand:  # a letter right next to it, not a ! or |, not perhaps in a code
+        k = values[p]
+        before = values[p - 1] if p > 0 else -1
+        after = values[p + 1] if p < n - 1 else -1
+        if k == _EXCLAIM or k == _BAR or not (97 <= before <= 122 or 97 <= after <= 122) or (
+                k >= LEET_DIGIT_FIRST and p > 0 and ("A" <= text[p - 1] <= "Z" or "0" <= text[p - 1] <= "9")):
+            pending.append(p)
+        else:
+            quick.append(p)
+    for p in quick:
+        cls[p] = _L
+        made_kinds |= MADE_ONE if values[p] == _ONE else 0
+        codes[p] = leet[values[p]]
+    for _ in range(LEET_ROUNDS):
+        new = [p for p in pending if (_tight(cls, p) if cls[p] == _EXCLAIM_B or cls[p] == _BAR_B else
+                                      (_lends(cls, p, 1) or _lends(cls, p, -1))
+                                      and not ("0" <= text[p] <= "9" and _in_code(text, p)))]
+        if not new:
+            break
+        for p in new:
+            cls[p] = _L
+            k = values[p]
+            made_kinds |= MADE_ONE if k == _ONE else MADE_SYMBOL if k == _EXCLAIM or k == _BAR else 0
+            codes[p] = leet[k]
+        pending = [p for p in pending if cls[p] != _L]
+    for p in cand:
+        if cls[p] != _L:
+            codes[p] = t.fallback[values[p]]
+    return made_kinds
+
+
+def _resolve_leet(text: str, raw: np.ndarray, codes: np.ndarray, t: Tables, alt: bool) -> int:
+    """Leet digits and symbols next to Latin letters become letters, in place; the rest fall back.
+
+    Returns MADE_ONE and MADE_SYMBOL flags: whether a 1, a ! or | became a letter (only there, and
+    within REACH of it, may the second reading differ).
+    """
+    if len(codes) <= SMALL:
+        return _resolve_small(text, codes, t, alt)
+    cand = np.flatnonzero((codes - AMBIG_FIRST) <= LEET_LAST - AMBIG_FIRST)
+    if not len(cand):
+        return 0
+    n = len(codes)
+    latin = (codes - 97) < 26
+    count = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(latin, out=count[1:])
+    near = (count[np.minimum(cand + REACH + 1, n)] - count[np.maximum(cand - REACH, 0)]) > 0
+    live = cand[near]
+    made_kinds = 0
+    if len(live):
+        kinds = codes[live]
+        leet = t.leet_alt if alt else t.leet
+        cls = bytearray(_CLASS_BYTES.take(np.minimum(codes, 127)).tobytes())
+        symbol = (kinds == _EXCLAIM) | (kinds == _BAR)
+        if alt and symbol.any():  # second reading: ! and | are punctuation, never letters
+            for p in live[symbol].tolist():
+                cls[p] = _X  # as an unresolved one in the first reading: blocks leet context
+            live, kinds, symbol = live[~symbol], kinds[~symbol], symbol[~symbol]
+        # The common case at once: a letter right next to it, not a ! or |, not perhaps in a code.
+        before = codes.take(live - 1, mode="clip")
+        after = codes.take(live + 1, mode="clip")
+        adjacent = (((before - 97) < 26) & (live > 0)) | (((after - 97) < 26) & (live < n - 1))
+        digit = (kinds - LEET_DIGIT_FIRST) <= 9
+        raw_before = raw.take(live - 1, mode="clip")
+        maybe_code = digit & (((raw_before - 65) < 26) | ((raw_before - 48) < 10))
+        quick = adjacent & ~symbol & ~maybe_code
+        made = live[quick]
+        made_kinds = MADE_ONE if (kinds[quick] == _ONE).any() else 0
+        codes[made] = leet[kinds[quick]]
+        for p in made.tolist():
+            cls[p] = _L
+        slow = live[~quick]
+        if len(slow):
+            made_kinds |= _resolve_slow(text, codes, cls, latin, made, slow, leet)
+    rest = np.flatnonzero((codes - AMBIG_FIRST) <= LEET_LAST - AMBIG_FIRST)
+    if len(rest):
+        codes[rest] = t.fallback[codes[rest]]
+    return made_kinds
+
+
+def _expand(letter_pos: np.ndarray, letters: np.ndarray, original: str, t: Tables) -> tuple[np.ndarray, np.ndarray]:
+    """Replace each EXPAND letter by its several letters, all at the same original index."""
+    where = np.flatnonzero(letters == EXPAND).tolist()
+    pos_parts, letter_parts, prev = [], [], 0
+    for i in where:  # rare: slices of the arrays with the expansions spliced in (np.insert is slow)
+        part = t.expansions[ord(original[letter_pos[i]])]
+        pos_parts += [letter_pos[prev:i], np.full(len(part), letter_pos[i], dtype=letter_pos.dtype)]
+        letter_parts += [letters[prev:i], np.array([ord(c) for c in part], dtype=letters.dtype)]
+        prev = i + 1
+    pos_parts.append(letter_pos[prev:])
+    letter_parts.append(letters[prev:])
+    return np.concatenate(pos_parts), np.concatenate(letter_parts)
+
+
+def _has_long_run(same: np.ndarray) -> bool:
+    """Whether MAX_RUN letters in a row are equal, given the k where letters k and k+1 are equal."""
+    span = MAX_RUN - 1
+    return len(same) >= span and bool(((same[span - 1:] - same[:len(same) - span + 1]) == span - 1).any())
+
+
+def _cut_long_runs(run_start: np.ndarray, total: int) -> np.ndarray:
+    bounds = np.append(run_start, total)
+    lengths = np.diff(bounds)
+    if lengths.max(initial=0) <= MAX_RUN:
+        return run_start
+    pieces = [np.arange(s, s + n, MAX_RUN) for s, n in zip(run_start, lengths)]
+    return np.concatenate(pieces)
+
+
+def normalize(text: str, first: int = 0, alt: bool = False) -> Normalized:
+    """The skeleton of `text`; characters before index `first` are context only (read, not matched).
+
+    alt: the second reading, where ! and | are punctuation and 1 reads as l (see `readings`).
+    """
+    t = tables()
+    raw = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    codes = t.code[raw]
+    if "\u30fc" in text or "\uff70" in text:
+        for m in _HAN_MARK.finditer(text):
+            codes[m.start():m.end()] = MARK
+    made = _resolve_leet(text, raw, codes, t, alt)
+    ambiguous = not alt and made != 0
+    letter_pos = np.flatnonzero(codes[first:] >= EXPAND)
+    if first:
+        letter_pos += first
+    letters = codes[letter_pos]
+    if len(letters) and (letters == EXPAND).any():
+        letter_pos, letters = _expand(letter_pos, letters, text, t)
+    if not len(letters):
+        return Normalized(text, "", codes, letter_pos, letters, np.zeros(1, dtype=np.int64), ambiguous)
+    new_run = np.empty(len(letters), dtype=bool)
+    new_run[0] = True
+    np.not_equal(letters[1:], letters[:-1], out=new_run[1:])
+    same = np.flatnonzero(~new_run[1:])  # k: letters k and k+1 are equal
+    if len(same):
+        far = (letter_pos[same + 1] - letter_pos[same]) > MAX_GAP + 1
+        new_run[same[far] + 1] = True
+    run_start = np.flatnonzero(new_run)
+    if _has_long_run(same):
+        run_start = _cut_long_runs(run_start, len(letters))
+    skeleton = letters[run_start].tobytes().decode("utf-32-le")
+    return Normalized(text, skeleton, codes, letter_pos, letters, np.append(run_start, len(letters)), ambiguous)
+
+
+def readings(text: str, first: int = 0) -> list[Normalized]:
+    """The readings of `text` the lexicon matches: the first, and where it has a 1, ! or | near a Latin
+    letter, a second in which ! and | are punctuation and 1 is l ("k!i!l!l", "ki11")."""
+    nz = normalize(text, first)
+    return [nz, normalize(text, first, alt=True)] if nz.ambiguous else [nz]
+
+
+def loose_form(skeleton: str) -> str:
+    """A skeleton as the loose reading has it: leet digits as letters, l as i, no ー, repeats collapsed."""
+    s = skeleton.translate(_LOOSE_MAP)
+    return "".join(c for i, c in enumerate(s) if i == 0 or c != s[i - 1])
+
+
+_LOOSE_MAP = {ord(d): ("i" if c == "l" else c) for d, c in LEET_DIGITS.items()} | {ord("l"): "i", 0x30FC: None}
+# The loose reading of a per-character code below 128: leet digit classes to letters, l to i.
+_LOOSE_CODES = np.arange(128, dtype=np.uint32)
+_LOOSE_CODES[ord("l")] = ord("i")
+for _digit, _letter in LEET_DIGITS.items():
+    _LOOSE_CODES[LEET_DIGIT_FIRST + int(_digit)] = ord(_LOOSE_MAP[ord(_digit)])
+
+
+@dataclass(frozen=True, slots=True)
+class Loose:
+    """The loose reading: its skeleton and, for each skeleton letter, where its run starts."""
+
+    text: str
+    codes: np.ndarray  # per original character, as the loose reading has it
+    letter_pos: np.ndarray  # original index of each letter before collapsing
+    run_start: np.ndarray  # len(text) + 1: index into letter_pos of each run's first letter
+
+    def at_word_edge(self, k: int, step: int) -> bool:
+        """Whether some letter of skeleton run k has no letter or digit of a spaced script before it
+        (step -1) or after it (step +1): a word could start or end there."""
+        kind = tables().kind
+        for i in range(int(self.run_start[k]), int(self.run_start[k + 1])):
+            q = int(self.letter_pos[i]) + step
+            if q < 0 or q >= len(self.codes):
+                return True
+            c = int(self.codes[q])
+            if c < FIRST_LETTER or kind[c] != WORD:
+                return True
+        return False
+
+
+def loose_skeleton(text: str) -> Loose | None:
+    """A quick reading that holds every term the exact readings hold (so "no term in it" means none in
+    the text), or None where it cannot promise that (a ! or | that may read as a letter, ligatures).
+
+    Every leet digit reads as its letter whatever its context (l reads as i, so 1 as i and as l are
+    both covered); @ $ € read as letters when one stands right next to a Latin letter, as separators
+    when no letter or leet character is near, and otherwise as `normalize` resolves them. ー is
+    dropped, separators are dropped and repeats collapse with no limits. The exact skeletons, put
+    through the same letter map (`loose_form`), are substrings of it.
+    """
+    t = tables()
+    raw = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    codes = t.code[raw]
+    symbols = np.flatnonzero((codes - AMBIG_FIRST) <= _BAR - AMBIG_FIRST)
+    if len(symbols) and not _loose_symbols(text, raw, codes, symbols, t):
+        return None
+    small = codes < 128
+    codes[small] = _LOOSE_CODES[codes[small]]
+    if "\u30fc" in text or "\uff70" in text:
+        codes[codes == 0x30FC] = MARK
+    pos = np.flatnonzero(codes >= EXPAND)
+    if not len(pos):
+        return Loose("", codes, pos, np.zeros(1, dtype=np.int64))
+    letters = codes[pos]
+    if letters.min() == EXPAND:
+        return None
+    keep = np.empty(len(letters), dtype=bool)
+    keep[0] = True
+    np.not_equal(letters[1:], letters[:-1], out=keep[1:])
+    starts = np.flatnonzero(keep)
+    return Loose(letters[starts].tobytes().decode("utf-32-le"), codes, pos, np.append(starts, len(letters)))
+
+
+def _loose_symbols(text: str, raw: np.ndarray, codes: np.ndarray, symbols: np.ndarray, t: Tables) -> bool:
+    """Settle @ $ € ! | for the loose reading, in place; False where only the full reading can."""
+    n = len(codes)
+    undecided = []
+    for p in symbols.tolist():
+        c = int(codes[p])
+        if c == _EXCLAIM or c == _BAR:
+            a, b = p, p + 1  # the run of this symbol around p
+            while a > 0 and codes[a - 1] == c:
+                a -= 1
+            while b < n and codes[b] == c:
+                b += 1
+            before = int(codes[a - 1]) if a > 0 else MARK
+            after = int(codes[b]) if b < n else MARK
+            if b - a <= 3 and (97 <= before <= 122 or AMBIG_FIRST <= before <= LEET_LAST) and (
+                    97 <= after <= 122 or AMBIG_FIRST <= after <= LEET_LAST):
+                return False  # perhaps between letters (or leet that may become letters): a letter
+            continue  # falls back below, with the other classes
+        before = int(codes[p - 1]) if p > 0 else MARK
+        after = int(codes[p + 1]) if p < n - 1 else MARK
+        if 97 <= before <= 122 or 97 <= after <= 122:
+            codes[p] = t.leet[c]
+        elif ((codes[max(p - REACH, 0):p + REACH + 1] - 97) < 26).any():
+            undecided.append(p)
+    # A letter in reach but not next to it: resolve as the full reading does, in a window around it
+    # (a character's reading depends on REACH characters either side).
+    clusters: list[list[int]] = []
+    for p in undecided:
+        if clusters and p - clusters[-1][-1] <= 4 * REACH:
+            clusters[-1].append(p)
+        else:
+            clusters.append([p])
+    for cluster in clusters:
+        lo, hi = max(cluster[0] - 2 * REACH, 0), min(cluster[-1] + 2 * REACH + 1, n)
+        exact = t.code[raw[lo:hi]]
+        if _resolve_leet(text[lo:hi], raw[lo:hi], exact, t, False) & MADE_SYMBOL:
+            return False
+        at = np.array(cluster, dtype=np.int64)
+        codes[at] = exact[at - lo]
+    rest = np.flatnonzero((codes - AMBIG_FIRST) <= _BAR - AMBIG_FIRST)
+    codes[rest] = t.fallback[codes[rest]]
+    return True
+
+
+def skeleton(text: str) -> str:
+    """The collapsed skeleton of `text` alone: what a term or a text is matched as."""
+    return normalize(text).text
+
+
+def kind_of(code: int) -> int:
+    """WORD, UNSPACED, or 0 (not a letter) for a code from `Normalized.codes` or `.letters`."""
+    return int(tables().kind[code]) if code >= FIRST_LETTER else 0

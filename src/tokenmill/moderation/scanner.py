@@ -1,0 +1,237 @@
+"""Lexicon scanning of streamed output: release text as soon as no term can still cover it.
+
+    scanner = StreamScanner(lexicon, "mask")      # or "block"
+    for chunk in chunks:
+        step = scanner.feed(chunk)                # step.text: send it now; step.matches: new hits
+        if step.blocked: ...                      # "block" and a hit: end the stream (caller's job)
+    step = scanner.finish()                       # the rest
+
+Whatever way the output is cut into chunks, the matches reported (offsets into the whole output)
+and the text released (masked in "mask" mode) are exactly those of `lexicon.find` and
+`lexicon.mask` over the whole output at once. In "block" mode nothing of a matched span is released.
+
+What is held back. The scanner runs `lexicon.hits` over a window: the held-back tail plus the new
+chunk (plus CONTEXT characters before it, read for word boundaries and leetspeak only), so a chunk
+costs its own size plus the tail, never a rescan of the output. A hit is decided once the skeleton
+run after it is fixed (its letters and the characters up to the next run can no longer change;
+the last UNSETTLED = REACH + 1 = 17 characters are never fixed, since a later "x" can turn a trailing "$" into an "s").
+The tail kept is the text from the first letter of skeleton run h onwards, where, with S_fix the
+number of fixed runs, L_t the longest term and L_a the longest allowlist phrase (in skeleton letters):
+
+    h = S_fix + 1 - L_t                     without an allowlist
+    h = S_fix + 2 - L_a - max(L_t, L_a)     with one (an allowlisted phrase can hide a term in it)
+    h = min(that, S_fix + 2 - L_t - 2 L_w)  with Chinese words (L_w: the longest; one can run across a term)
+
+and nothing but the unsettled tail once the text ends in a gap longer than MAX_GAP (a hard break:
+no later letter can join what came before). Each reading of the window (normalize.readings) is
+decided on its own and the tail kept is the longer. The tail also keeps any allowlisted phrase or
+Chinese word that overlaps a term hit still held. Where the lexicon's quick check finds no term in
+the window (most chunks), no exact reading is made: the tail is counted in runs of the loose
+reading, which are coarser than the exact ones, so as many runs back reach at least as far.
+A hit of a term that some allowlisted phrase contains
+is decided only once that phrase could no longer complete around it; other hits as soon as the
+skeleton run after them is fixed.
+
+so it is L_t - 1 (or L_a + max(L_t, L_a) - 2) collapsed skeleton letters, plus the run not yet
+fixed and the separators around them. In characters that is bounded because a run is at most
+MAX_RUN letters and a gap at most MAX_GAP characters (normalize.py): at most
+(letters) * MAX_RUN * (MAX_GAP + 1) + MAX_GAP + UNSETTLED characters; for ordinary text it is a few
+characters more than the letters (about the longest term's length).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tokenmill.moderation.lexicon import Lexicon, Match, _Hit
+from tokenmill.moderation.normalize import MAX_GAP, REACH, Loose, Normalized, readings
+
+ACTIONS = ("block", "mask")
+UNSETTLED = REACH + 1  # trailing characters whose normalisation a later character may still change
+CONTEXT = 2 * REACH  # characters kept before the window, read for word boundaries and leetspeak
+QUICK_HOLD_LIMIT = 256  # the quick path only where it holds fewer characters (long runs: the exact one)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanStep:
+    text: str  # what may be sent to the client now (masked in "mask" mode)
+    matches: list[Match] = field(default_factory=list)  # hits decided in this step, whole-output offsets
+    blocked: bool = False  # "block" mode and a hit: end the stream; `text` stops before the hit
+
+
+class StreamScanner:
+    """One per streamed response; not thread-safe (a stream is fed by one task)."""
+
+    def __init__(self, lexicon: Lexicon, action: str = "block") -> None:
+        if action not in ACTIONS:
+            raise ValueError(f"unknown lexicon action {action!r}: use one of {', '.join(ACTIONS)}")
+        self.lexicon = lexicon
+        self.action = action
+        self._buf = ""  # output from self._base on
+        self._base = 0
+        self._first = 0  # skeleton starts at self._base + self._first; before it: context
+        self._released = 0  # output [0, released) has been returned to the caller
+        self._reported: set[Match] = set()
+        self._masks: list[tuple[int, int]] = []  # reported spans not yet wholly released
+        self._blocked = False
+        self._finished = False
+
+    @property
+    def held_chars(self) -> int:
+        """Characters received but not yet released."""
+        return self._base + len(self._buf) - self._released
+
+    @property
+    def blocked(self) -> bool:
+        return self._blocked
+
+    def feed(self, chunk: str) -> ScanStep:
+        """Take the next piece of output; return what can be released now."""
+        if self._finished:
+            raise RuntimeError("feed() after finish(): start a new StreamScanner for a new response")
+        if self._blocked:
+            return ScanStep("", [], True)
+        self._buf += chunk
+        return self._step(final=False)
+
+    def finish(self) -> ScanStep:
+        """The output has ended: decide everything and release the rest."""
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        self._finished = True
+        if self._blocked:
+            return ScanStep("", [], True)
+        return self._step(final=True)
+
+    def _step(self, final: bool) -> ScanStep:
+        buf, base = self._buf, self._base
+        n = len(buf)
+        decided: list[_Hit] = []
+        loose, may = (None, True) if final else self.lexicon.quick_check(buf)
+        hold = self._loose_hold(loose, n) if loose is not None and not may else None
+        if hold is not None and hold > n - QUICK_HOLD_LIMIT:  # no term in the window, a short tail: no exact reading
+            keep_from = base + hold
+        else:
+            keep_from = base + n
+            for r, nz in enumerate(readings(buf, first=self._first)):  # each reading decided on its own
+                keep_from = min(keep_from, base + self._decide(nz, r, n, final, decided))
+        keep_from = max(keep_from, self._released)
+        new = []
+        for h in decided:
+            m = Match(h.entry.term, h.entry.list_name, base + h.start, base + h.end)
+            if m not in self._reported:
+                self._reported.add(m)
+                new.append(m)
+        new.sort(key=lambda m: (m.start, m.end, m.list_name, m.term))
+
+        if self.action == "block" and new:
+            self._blocked = True
+            stop = min(keep_from, min(m.start for m in new))
+            text = self._release(stop, masked=False)
+            return ScanStep(text, new, True)
+        self._masks.extend((m.start, m.end) for m in new)
+        text = self._release(keep_from, masked=self.action == "mask")
+        self._trim(keep_from)
+        return ScanStep(text, new, False)
+
+    def _decide(self, nz: Normalized, reading: int, n: int, final: bool, decided: list[_Hit]) -> int:
+        """Add the hits of one reading that later text can no longer change; return where to hold from."""
+        lex = self.lexicon
+        runs = len(nz.text)
+        fixed, closed = (runs, True) if final else _fixed_runs(nz, n)
+        hits = lex.hits(nz, reading) if runs else []
+        for h in lex.apply_allowlist(hits):
+            # an allowlisted phrase (or Chinese word) that could still grow around the hit must be complete first
+            if closed or (h.end_run <= fixed and h.first_run <= fixed - lex.allow_cover(nz.text[h.first_run:h.end_run])):
+                decided.append(h)
+        hold = self._hold_run(fixed, runs, closed)
+        if hold < runs and hits:
+            hold = _keep_covers(hits, hold)
+        if hold < runs:
+            return int(nz.letter_pos[nz.run_start[hold]])
+        return n if final else max(n - UNSETTLED, self._first)
+
+    def _loose_hold(self, loose: Loose, n: int) -> int:
+        """Where to hold from, counted in runs of the loose reading: they are coarser than the exact
+        readings' runs (each holds one or more of them), so as many runs back reach at least as far."""
+        runs = len(loose.text)
+        settled = n - UNSETTLED
+        tail = max(settled, self._first)
+        if not runs:
+            return tail
+        first_pos = loose.letter_pos[loose.run_start[:-1]]
+        started = int(np.searchsorted(first_pos, settled, side="left"))
+        last = int(loose.letter_pos[-1])
+        if started == runs and (settled - 1) - last > MAX_GAP and "\u30fc" not in self._buf[last:]:
+            return tail  # a hard break: nothing later joins what came before
+        hold = self._hold_run(max(started - 1, 0), runs, False)
+        return int(loose.letter_pos[loose.run_start[hold]]) if hold < runs else tail
+
+    def _hold_run(self, fixed: int, runs: int, closed: bool) -> int:
+        """The first skeleton run that an undecided or future hit (or its allowlist) may start in."""
+        if closed:
+            return runs
+        lex = self.lexicon
+        start = fixed + 1 - lex.longest_term
+        if lex.longest_allow:
+            start = min(start, fixed + 1 - lex.longest_allow) + 1 - lex.longest_allow
+        if lex.longest_word:  # a Chinese word may run across an undecided hit's first letter
+            start = min(start, fixed + 2 - lex.longest_term - 2 * lex.longest_word)
+        return min(max(start, 0), fixed)
+
+    def _release(self, upto: int, masked: bool) -> str:
+        lo = self._released
+        if upto <= lo:
+            return ""
+        text = self._buf[lo - self._base:upto - self._base]
+        if masked and self._masks:
+            chars = None
+            for s, e in self._masks:
+                s, e = max(s, lo), min(e, upto)
+                if s < e:
+                    chars = chars or list(text)
+                    chars[s - lo:e - lo] = "*" * (e - s)
+            if chars is not None:
+                text = "".join(chars)
+            self._masks = [(s, e) for s, e in self._masks if e > upto]
+        self._released = upto
+        return text
+
+    def _trim(self, keep_from: int) -> None:
+        """Drop output before keep_from (but CONTEXT characters); the skeleton restarts at keep_from."""
+        new_base = max(self._base, keep_from - CONTEXT)
+        self._buf = self._buf[new_base - self._base:]
+        self._base = new_base
+        self._first = keep_from - new_base
+        self._reported = {m for m in self._reported if m.start >= keep_from}
+
+
+def _keep_covers(hits: list[_Hit], hold: int) -> int:
+    """Move the hold back to the start of any allowlisted phrase or Chinese word that overlaps a term hit
+    still held: the phrase that drops a term must stay in the window as long as the term does."""
+    covers = [h for h in hits if h.entry.allow and h.first_run < hold]
+    terms = [h for h in hits if not h.entry.allow]
+    changed = bool(covers)
+    while changed:
+        changed = False
+        for a in covers:
+            if a.first_run < hold and any(t.first_run >= hold and a.first_run < t.end_run and t.first_run < a.end_run
+                                          for t in terms):
+                hold, changed = a.first_run, True
+    return hold
+
+
+def _fixed_runs(nz, n: int) -> tuple[int, bool]:
+    """How many leading skeleton runs later text can no longer change, and whether later text can join
+    none of them (the text ends in a gap longer than MAX_GAP, a hard break)."""
+    runs = len(nz.text)
+    settled = n - UNSETTLED
+    if not runs:
+        return 0, True
+    run_first_pos = nz.letter_pos[nz.run_start[:-1]]
+    started = int(np.searchsorted(run_first_pos, settled, side="left"))  # runs starting before `settled`
+    if started == runs and (settled - 1) - int(nz.letter_pos[-1]) > MAX_GAP:
+        return runs, True
+    return max(started - 1, 0), False

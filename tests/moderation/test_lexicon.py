@@ -1,0 +1,183 @@
+"""The lexicon: evasions are found at their place in the original text, ordinary text is left alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tokenmill.moderation.lexicon import Lexicon, Match, TermFileError, TermList, default_allow, default_lists, strict_lists
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> Lexicon:
+    """Every shipped list, the opt-in strict ones ("kill", "ass") too."""
+    return Lexicon([*default_lists(), *strict_lists()], default_allow())
+
+
+def found(lexicon: Lexicon, text: str) -> list[tuple[str, str]]:
+    return [(m.term, text[m.start:m.end]) for m in lexicon.find(text)]
+
+
+@pytest.mark.parametrize("text, term, spelled", [
+    ("I will k i l l you", "kill", "k i l l"),
+    ("k.i.l.l them", "kill", "k.i.l.l"),
+    ("k-i-l-l", "kill", "k-i-l-l"),
+    ("gonna kil l him", "kill", "kil l"),
+    ("buy c0caine", "cocaine", "c0caine"),
+    ("ＣＯＣＡＩＮＥ cheap", "cocaine", "ＣＯＣＡＩＮＥ"),
+    ("co\u200dca\u200dine", "cocaine", "co\u200dca\u200dine"),
+    ("сосаinе", "cocaine", "сосаinе"),  # Cyrillic с о а е
+    ("h3r0in for sale", "heroin", "h3r0in"),
+    ("you a$$hole", "asshole", "a$$hole"),
+    ("fuuuuuck", "fuck", "fuuuuuck"),
+    ("you are an as shole", "asshole", "as shole"),
+    ("买K粉", "K粉", "K粉"),
+    ("哪里能买到毒 品", "毒品", "毒 品"),
+    ("毒*品批发", "毒品", "毒*品"),
+    ("買毒品", "毒品", "毒品"),
+    ("幫人洗錢", "洗钱", "洗錢"),
+    ("a crystal meth lab", "crystal meth", "crystal meth"),
+    ("crystalmeth", "crystal meth", "crystalmeth"),
+])
+def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled):
+    assert (term, spelled) in found(lexicon, text)
+
+
+@pytest.mark.parametrize("text", [
+    "This skill is useful", "a skillful player", "the ski llful? no",
+    "We drove through Scunthorpe", "Assassin's Creed", "the class was about mass",
+    "the therapist said so", "the method returns", "the heroine of the story",
+    "the counter felt sticky", "the hero in the film", "the pen is mightier",
+    "crystal. Meth is separate", "ki, ll", "5 hit points", "version 1.0.1",
+    "as soon as possible",  # "as" is not "ass": the term needs two s
+    "kil",  # nor is "kil" "kill"
+    "请勿吸。毒蛇出没",  # a clause break inside a Chinese term
+    "这真是个大麻烦",  # allowlisted
+    "这次PK粉丝投票",  # K粉 must start at a word boundary of its Latin letter
+])
+def test_ordinary_text_is_left_alone(lexicon, text):
+    assert found(lexicon, text) == []
+
+
+def test_word_boundaries_at_both_ends(lexicon):
+    assert found(lexicon, "kill") == [("kill", "kill")]
+    assert found(lexicon, "(kill)") == [("kill", "kill")]
+    assert found(lexicon, "我想kill他") == [("kill", "kill")]  # next to Chinese is a boundary
+    assert found(lexicon, "killer") == [] and found(lexicon, "skill") == []
+
+
+def test_longer_run_at_the_edge_still_finds_the_word(lexicon):
+    # the s run of "bosss" and "sex"-like starts: the match starts where the word does
+    lex = Lexicon([TermList("t", ("sex",))])
+    assert found(lex, "bosss sex") == [("sex", "sex")]
+
+
+def test_allowlist_suppresses_matches_inside_it():
+    lex = Lexicon([TermList("violence", ("kill",))], allow=["kill the process", "Scunthorpe"])
+    assert found(lex, "kill the process now") == []
+    assert found(lex, "then kill him") == [("kill", "kill")]
+    assert found(lex, "k i l l the process") == []  # the allowlist is matched the same way
+
+
+def test_offsets_and_lists(lexicon):
+    text = "x k1ll y h3r0in"
+    matches = lexicon.find(text)
+    assert matches == [Match("kill", "violence", 2, 6), Match("heroin", "drugs", 9, 15)]
+
+
+def test_mask_replaces_each_matched_character(lexicon):
+    text = "I will k i l l you, c0caine!"
+    assert lexicon.mask(text, lexicon.find(text)) == "I will ******* you, *******!"
+    assert lexicon.mask("hello", []) == "hello"
+
+
+def test_mask_merges_overlapping_matches():
+    assert Lexicon.mask("abcdef", [Match("x", "l", 1, 4), Match("y", "l", 2, 5)]) == "a****f"
+
+
+def test_term_file_comments_blank_lines_and_names(tmp_path):
+    path = tmp_path / "weapons.txt"
+    path.write_text("# weapons\n\nPipe Bomb\nghost gun  # a comment\npipe bomb\nPipe Bomb\n", encoding="utf-8")
+    terms = TermList.from_file(path)
+    assert terms.name == "weapons"
+    assert terms.terms == ("Pipe Bomb", "ghost gun", "pipe bomb")
+    lex = Lexicon([terms])
+    assert {m.term for m in lex.find("a p i p e bomb")} == {"Pipe Bomb", "pipe bomb"}
+
+
+def test_term_that_normalises_to_nothing_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("kill\n\n***\n", encoding="utf-8")
+    with pytest.raises(TermFileError, match=r"bad\.txt:3: term '\*\*\*'"):
+        TermList.from_file(path)
+
+
+def test_missing_term_file_says_what_to_give(tmp_path):
+    with pytest.raises(TermFileError, match="one term a line"):
+        TermList.from_file(tmp_path / "missing.txt")
+
+
+def test_empty_lexicon_finds_nothing():
+    assert Lexicon([]).find("kill") == []
+
+
+def test_ten_thousand_terms_build_quickly(lexicon):
+    terms = tuple(f"term{chr(97 + i % 26)}{i:05d}x" for i in range(10_000))
+    start = time.perf_counter()
+    big = Lexicon([TermList("big", terms)])
+    assert time.perf_counter() - start < 2.0  # ~0.1 s on one core; generous for a shared CI machine
+    assert [m.term for m in big.find("say terma00000x and t e r m b 0 0 0 0 1 x")] == ["terma00000x", "termb00001x"]
+
+
+def test_find_is_thread_safe(lexicon):
+    texts = [f"line {i}: k i l l and 毒 品 and skill {i}" for i in range(200)]
+    expected = [lexicon.find(t) for t in texts]
+    results: dict[int, list] = {}
+
+    def work(k: int) -> None:
+        results[k] = [lexicon.find(t) for t in texts]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r == expected for r in results.values())
+
+
+@pytest.mark.parametrize("text, term, spelled", [
+    ("s!h!i!t happens", "shit", "s!h!i!t"),  # ! as punctuation between letters (second reading)
+    ("they will ki11 you", "kill", "ki11"),  # 1 as l (second reading)
+    ("a load of sh!!t", "shit", "sh!!t"),  # a run of ! between letters
+    ("you @$$h01e", "asshole", "@$$h01e"),  # a chain of three symbols
+    ("冰ー毒", "冰毒", "冰ー毒"),  # the long-vowel mark between Chinese characters
+    ("mas sacre", "massacre", "mas sacre"),  # "sacre" is not an ordinary word
+])
+def test_second_reading_runs_and_marks(lexicon, text, term, spelled):
+    assert (term, spelled) in found(lexicon, text)
+
+
+@pytest.mark.parametrize("text", [
+    "病毒品系很多", "有毒品种要小心", "限制毒素扩散", "抑制毒性", "地雷管理条例", "去死海旅游", "过去死了很多人",
+    "杀人游戏", "杀人蜂来了", "圣战士", "请假证明", "反诈骗宣传",  # Chinese words across or around a term
+    "the mass acres of farmland",  # two ordinary words (SCOWL 35)
+    "the M55 bus and the A55", "S1 and S2 heart sounds",  # codes, not leet
+])
+def test_words_around_a_term_and_codes_are_left_alone(lexicon, text):
+    assert found(lexicon, text) == []
+
+
+def test_a_chinese_word_only_drops_the_term_it_runs_across(lexicon):
+    assert found(lexicon, "有毒品吗") == [("毒品", "毒品")]  # 有毒 is not listed: "have drugs?"
+    assert found(lexicon, "病毒品系和毒品") == [("毒品", "毒品")]
+
+
+def test_quick_check_agrees_with_the_exact_readings(lexicon):
+    exact = Lexicon([*default_lists(), *strict_lists()], default_allow())
+    exact._prefilter = None  # every text through the exact readings
+    texts = ["price $50 for a$$ now", "B!7CH", "wow!! nice", "x | y", "毒ー品", "ﬁne k1ll", "A55 road", "this is it",
+             "ghost gun", "the hero in", "s!h!i!t", "ki11 @ 5", "Ｈ３ＲＯＩＮ", "杀人游戏里杀人"]
+    for text in texts:
+        assert lexicon.find(text) == exact.find(text), text

@@ -1,0 +1,146 @@
+"""The stream scanner: however the output is cut, the same matches and masked text as one pass over it all."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tokenmill.moderation.lexicon import Lexicon, TermList, default_allow, default_lists, strict_lists
+from tokenmill.moderation.scanner import UNSETTLED, StreamScanner
+
+PIECES = [
+    "k i l l", "kill the process", "hello world ", "毒 品", "大麻烦", "买K粉", "c0caine ", "ass", "as", "a$$hole ",
+    "\n", "crystal meth", "kiiiill", "$", "5", "x", " ", "   ", "。", "as shole ", "杀人鲸", "skill ", "f.u.c.k ",
+    "ethnic cleansing", "12345", "ｋｉｌｌ", "\u200b", "$ ", " h i t", "c.0.c", "1", "@", " @ ", "h3ll0", "買毒品",
+    "the counter felt sticky ", "中文文本没有空格", "k", "i", "l",
+    # the second reading (! and | as punctuation, 1 as l), leet chains, codes, Chinese words
+    "k!i!l!l", "ki11", "sh!!t", "!", "|", "11", "@$$h0le", "A55 ", "M4", "毒ー品", "ー", "有毒品种", "病毒", "品",
+    "种", "抑制毒性", "地雷管理", "杀人游戏", "去死海", "过去", "mass acre ",
+]
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> Lexicon:
+    """Every shipped list, the opt-in strict ones ("kill", "ass") too."""
+    return Lexicon([*default_lists(), *strict_lists()], default_allow())
+
+
+def order(m):
+    return (m.start, m.end, m.list_name, m.term)
+
+
+def stream(lexicon: Lexicon, action: str, chunks: list[str]):
+    scanner = StreamScanner(lexicon, action)
+    out, matches = [], []
+    for chunk in chunks:
+        step = scanner.feed(chunk)
+        out.append(step.text)
+        matches += step.matches
+        if step.blocked:
+            return "".join(out), matches, True
+    step = scanner.finish()
+    out.append(step.text)
+    matches += step.matches
+    return "".join(out), matches, step.blocked
+
+
+def random_split(text: str, rng: random.Random) -> list[str]:
+    chunks, i = [], 0
+    while i < len(text):
+        k = rng.choice([1, 1, 2, 3, 4, 7, 16, 50])
+        chunks.append(text[i:i + k])
+        i += k
+    return chunks
+
+
+def test_mask_mode_equals_one_pass_for_random_splits(lexicon):
+    rng = random.Random(20261201)
+    for _ in range(300):
+        text = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 25)))
+        expected = lexicon.find(text)
+        splits = [random_split(text, rng), list(text), [text]]
+        for chunks in splits:
+            out, matches, blocked = stream(lexicon, "mask", chunks)
+            assert not blocked
+            assert sorted(matches, key=order) == expected, (text, chunks)
+            assert out == lexicon.mask(text, expected), (text, chunks)
+
+
+def test_splits_inside_a_term_and_inside_chinese(lexicon):
+    text = "先生，请买毒品和冰毒，然后 k i l l 他，还有 ｃ０ｃａｉｎｅ。"
+    expected = lexicon.find(text)
+    assert {m.term for m in expected} == {"毒品", "冰毒", "kill", "cocaine"}
+    for cut in range(1, len(text)):
+        out, matches, _ = stream(lexicon, "mask", [text[:cut], text[cut:]])
+        assert sorted(matches, key=order) == expected and out == lexicon.mask(text, expected)
+
+
+def test_block_mode_releases_nothing_of_the_match(lexicon):
+    rng = random.Random(7)
+    text = "Here is the recipe you asked for. First get some c0c@ine and then mix it. More text follows here."
+    first = lexicon.find(text)[0]
+    for _ in range(50):
+        out, matches, blocked = stream(lexicon, "block", random_split(text, rng))
+        assert blocked and first in matches
+        assert text.startswith(out) and len(out) <= first.start
+
+
+def test_clean_output_passes_through_unchanged(lexicon):
+    text = "The skillful therapist assessed the class. 这真是个大麻烦。" * 5
+    out, matches, blocked = stream(lexicon, "block", list(text))
+    assert (out, matches, blocked) == (text, [], False)
+
+
+def test_hold_back_is_about_the_longest_term():
+    lex = Lexicon([TermList("t", ("cocaine", "heroin"))])
+    scanner = StreamScanner(lex, "mask")
+    held = []
+    for ch in "plain words go by one character at a time and nothing is hidden " * 4:
+        scanner.feed(ch)
+        held.append(scanner.held_chars)
+    # 7 letters for the longest term, the separators between them and the unsettled tail
+    assert max(held[40:]) <= 7 + 3 + UNSETTLED
+
+
+def test_hold_back_stays_bounded_on_runs_and_long_gaps(lexicon):
+    scanner = StreamScanner(lexicon, "mask")
+    for _ in range(2000):
+        scanner.feed("a")
+    assert scanner.held_chars < 2000
+    for _ in range(2000):
+        scanner.feed(" ")
+    assert scanner.held_chars < 100
+
+
+def test_scanner_misuse_is_refused(lexicon):
+    with pytest.raises(ValueError, match="use one of block, mask"):
+        StreamScanner(lexicon, "drop")
+    scanner = StreamScanner(lexicon, "mask")
+    scanner.finish()
+    with pytest.raises(RuntimeError, match="new StreamScanner"):
+        scanner.feed("more")
+
+
+def test_a_hit_blocks_as_soon_as_the_next_letters_fix_it(lexicon):
+    scanner = StreamScanner(lexicon, "block")
+    assert not scanner.feed("buy heroin").blocked  # "heroine" is still possible
+    step = scanner.feed(" now, please, right away")  # no allowlisted phrase holds "heroin": decided at once
+    assert step.blocked and [m.term for m in step.matches] == ["heroin"]
+
+
+def test_a_term_inside_an_allowlisted_phrase_waits_for_the_phrase(lexicon):
+    scanner = StreamScanner(lexicon, "block")
+    assert not scanner.feed("now kill the proc").blocked
+    step = scanner.feed("ess and carry on with the rest of the work")
+    assert not step.blocked and not scanner.finish().blocked
+    scanner = StreamScanner(lexicon, "block")
+    assert not scanner.feed("now kill the proc").blocked
+    assert scanner.feed("rastinator, then go home and sleep well tonight").blocked
+
+
+def test_after_a_block_the_stream_stays_blocked(lexicon):
+    scanner = StreamScanner(lexicon, "block")
+    step = scanner.feed("buy heroin now, please, right away")
+    assert step.blocked and [m.term for m in step.matches] == ["heroin"]
+    assert scanner.feed("more").blocked and scanner.feed("more").text == ""
