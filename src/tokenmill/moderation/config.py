@@ -7,7 +7,7 @@ moderation:
     strict: builtin-strict                 # shipped, opt-in: everyday words that are also harmless ("kill")
     acme-brands: {path: terms/acme.txt, category: harassment}
   allowlists: [terms/allow.txt]            # phrases never matched (the shipped allowlist always applies)
-  output_window: 2000                      # characters of output per semantic check (~512 tokens)
+  output_window: 1000                      # characters of output per semantic check
   default:                                 # every tenant's policy unless it has its own
     lists: [global]
     action: block                          # block: refuse / end the stream; mask: replace term matches with ***
@@ -35,7 +35,7 @@ from tokenmill.moderation.categories import CATEGORIES
 BUILTIN = "builtin"
 BUILTIN_STRICT = "builtin-strict"  # the shipped opt-in lists of ambiguous everyday words ("kill", "ass")
 ACTIONS = ("block", "mask")
-DEFAULT_OUTPUT_WINDOW = 2000
+DEFAULT_OUTPUT_WINDOW = 1000
 _TOP_KEYS = {"lists", "allowlists", "output_window", "default", "tenants"}
 _POLICY_KEYS = {"lists", "action", "semantic", "thresholds", "disabled"}
 _LIST_KEYS = {"path", "category"}
