@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tokenmill.models.attention import AttentionBatch, KVCache, PrefillSpan, paged_attention, sliding_window_batch
+from tokenmill.models.attention import AttentionBatch, KVCache, paged_attention, sliding_window_batch
 from tokenmill.models.config import ModelConfig
 from tokenmill.models.linear import can_pack, pack_linears
-from tokenmill.models.llama import MLP, Attention
+from tokenmill.models.llama import MLP, Attention, LlamaForCausalLM
 from tokenmill.models.quantize import input_amax, quantize_linears
 from tokenmill.models.rope import RotaryEmbedding, apply_rotary, inverse_frequencies
 
@@ -130,17 +130,7 @@ class Gemma3ForCausalLM(nn.Module):
         elif can_pack(device, self.lm_head.weight.dtype):
             pack_linears(self)
 
-    def prefill_alone(self, token_ids: list[int], every_position: bool = False) -> torch.Tensor:
-        """Logits after the last of token_ids (or after every one), run as one prefill over a cache of its own."""
-        c = self.config
-        device, dtype = self.model.embed_tokens.weight.device, self.model.embed_tokens.weight.dtype
-        n = len(token_ids)
-        slots = torch.arange(n, device=device)
-        cache = KVCache(c.num_layers, n, c.num_kv_heads, c.head_dim, dtype, device)
-        batch = AttentionBatch(slot_mapping=slots, num_decodes=0, decode_kv_slots=None, decode_mask=None,
-                               prefills=[PrefillSpan(0, n, slots, None)])
-        ids = torch.tensor(token_ids, device=device)
-        return self(ids, slots, cache, batch, slots if every_position else torch.tensor([n - 1], device=device))
+    prefill_alone = LlamaForCausalLM.prefill_alone  # the same one-off prefill over a cache of its own
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, kv_cache: KVCache,
                 batch: AttentionBatch, logits_indices: torch.Tensor) -> torch.Tensor:

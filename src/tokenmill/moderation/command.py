@@ -8,11 +8,11 @@ Nothing else is written to stdout.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+from tokenmill.jsonlines import answer_lines
 from tokenmill.moderation.categories import CATEGORIES
 
 
@@ -45,21 +45,12 @@ def _moderate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for number, line in enumerate(sys.stdin, 1):
-        if not line.strip():
-            continue
-        try:
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not a JSON object ({exc.msg})") from None
-            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-                raise ValueError('each line needs "text": a string')
-            result = moderator.check(item["text"], screen).as_dict()
-            out = {"flagged": result["flagged"], "categories": result["categories"],
-                   "scores": result["category_scores"],
-                   "matches": [{"term": m["term"], "start": m["start"], "end": m["end"]} for m in result["matches"]]}
-        except ValueError as exc:
-            out = {"error": f"line {number}: {exc}"}
-        print(json.dumps(out, ensure_ascii=False), flush=True)
+    def answer(item: dict) -> dict:
+        if not isinstance(item.get("text"), str):
+            raise ValueError('each line needs "text": a string')
+        result = moderator.check(item["text"], screen).as_dict()
+        return {"flagged": result["flagged"], "categories": result["categories"], "scores": result["category_scores"],
+                "matches": [{"term": m["term"], "start": m["start"], "end": m["end"]} for m in result["matches"]]}
+
+    answer_lines(answer)
     return 0

@@ -185,6 +185,9 @@ class Lexicon:
             by_skeleton.setdefault(skeleton, []).append(entry)
         self._patterns = list(by_skeleton)
         self._entries = [tuple(v) for v in by_skeleton.values()]
+        # every beginning of a term's skeleton: a stream scanner releases text where none of them can start
+        self.term_prefixes = frozenset(p[:k] for p, es in by_skeleton.items() if any(not e.allow for e in es)
+                                       for k in range(1, len(p) + 1))
         self._word_start = np.array([e[0].word_start for e in self._entries] + [False])
         self._word_end = np.array([e[0].word_end for e in self._entries] + [False])
         # For the vectorised pre-check: the first run that every entry of a pattern needs doubled.

@@ -10,7 +10,13 @@ Whatever way the output is cut into chunks, the matches reported (offsets into t
 and the text released (masked in "mask" mode) are exactly those of `lexicon.find` and
 `lexicon.mask` over the whole output at once. In "block" mode nothing of a matched span is released.
 
-What is held back. The scanner runs `lexicon.hits` over a window: the held-back tail plus the new
+What the client gets. Text goes out up to the first letter where a term may still begin: from there
+to the last settled character the letters are the start of some term (Lexicon.term_prefixes), or an
+undecided hit starts there. Plain text (ASCII letters, spaces, punctuation, Chinese) is settled but
+for its last character; where a 1, ! or | is still held, a second reading may appear and re-read
+them, so the release falls back to the context bound below.
+
+What is kept for context. The scanner runs `lexicon.hits` over a window: the held-back tail plus the new
 chunk (plus CONTEXT characters before it, read for word boundaries and leetspeak only), so a chunk
 costs its own size plus the tail, never a rescan of the output. A hit is decided once the skeleton
 run after it is fixed (its letters and the characters up to the next run can no longer change;
@@ -41,6 +47,7 @@ characters more than the letters (about the longest term's length).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +57,10 @@ from tokenmill.moderation.normalize import MAX_GAP, REACH, Loose, Normalized, re
 
 ACTIONS = ("block", "mask")
 UNSETTLED = REACH + 1  # trailing characters whose normalisation a later character may still change
+# Text whose characters no later character can re-read: ASCII letters, spaces, plain punctuation and
+# Chinese. Where the last UNSETTLED characters are all such, only the last one is unsettled (a combining
+# mark may still join it); leet digits and symbols (0-9, @ $ € ! |), ー and the rest keep UNSETTLED.
+_PLAIN_TAIL = re.compile("[A-Za-z \n\t.,;:?'\"()\u3001\u3002\u4e00-\u9fff\uff0c\uff1a\uff1b\uff1f-]*")
 CONTEXT = 2 * REACH  # characters kept before the window, read for word boundaries and leetspeak
 QUICK_HOLD_LIMIT = 256  # the quick path only where it holds fewer characters (long runs: the exact one)
 
@@ -111,13 +122,17 @@ class StreamScanner:
         decided: list[_Hit] = []
         loose, may = (None, True) if final else self.lexicon.quick_check(buf)
         hold = self._loose_hold(loose, n) if loose is not None and not may else None
-        if hold is not None and hold > n - QUICK_HOLD_LIMIT:  # no term in the window, a short tail: no exact reading
+        keep_from = open_from = base + n
+        for r, nz in enumerate(readings(buf, first=self._first)):  # each reading decided on its own
+            held, opened = self._decide(nz, r, n, final, decided)
+            keep_from, open_from = min(keep_from, base + held), min(open_from, base + opened)
+        if hold is not None and hold > n - QUICK_HOLD_LIMIT:  # no term in the window, a short tail
             keep_from = base + hold
-        else:
-            keep_from = base + n
-            for r, nz in enumerate(readings(buf, first=self._first)):  # each reading decided on its own
-                keep_from = min(keep_from, base + self._decide(nz, r, n, final, decided))
-        keep_from = max(keep_from, self._released)
+        # what is kept for context (keep_from) may reach further back than what is held from the client
+        # (open_from): text where no term can begin any more goes out now, not a term's length later
+        if _RE_READ.search(buf, max(0, self._released - base)):
+            open_from = keep_from  # 1 ! | ahead: a second reading may yet appear and re-read them; hold as far
+        open_from = max(open_from, self._released)
         new = []
         for h in decided:
             m = Match(h.entry.term, h.entry.list_name, base + h.start, base + h.end)
@@ -128,30 +143,43 @@ class StreamScanner:
 
         if self.action == "block" and new:
             self._blocked = True
-            stop = min(keep_from, min(m.start for m in new))
+            stop = min(open_from, min(m.start for m in new))
             text = self._release(stop, masked=False)
             return ScanStep(text, new, True)
         self._masks.extend((m.start, m.end) for m in new)
-        text = self._release(keep_from, masked=self.action == "mask")
-        self._trim(keep_from)
+        text = self._release(open_from, masked=self.action == "mask")
+        self._trim(min(keep_from, open_from))
         return ScanStep(text, new, False)
 
-    def _decide(self, nz: Normalized, reading: int, n: int, final: bool, decided: list[_Hit]) -> int:
-        """Add the hits of one reading that later text can no longer change; return where to hold from."""
+    def _decide(self, nz: Normalized, reading: int, n: int, final: bool, decided: list[_Hit]) -> tuple[int, int]:
+        """Add the hits of one reading that later text can no longer change; return where to keep the text
+        from (for the hits and allowlisted phrases still to decide) and where the client's text must stop
+        (the first letter where a term may still begin, or an undecided hit starts)."""
         lex = self.lexicon
         runs = len(nz.text)
-        fixed, closed = (runs, True) if final else _fixed_runs(nz, n)
+        fixed, closed = (runs, True) if final else _fixed_runs(nz, n - UNSETTLED)
         hits = lex.hits(nz, reading) if runs else []
-        for h in lex.apply_allowlist(hits):
+        # the client's text: held from the first letter where a term may still begin, counted over the
+        # characters no later one can re-read (most text: all but the last; see _settled)
+        open_run = runs if closed else _first_open_run(nz.text, _fixed_runs(nz, _settled(self._buf))[0], lex)
+
+        def settled(h: _Hit) -> bool:
             # an allowlisted phrase (or Chinese word) that could still grow around the hit must be complete first
-            if closed or (h.end_run <= fixed and h.first_run <= fixed - lex.allow_cover(nz.text[h.first_run:h.end_run])):
+            return closed or (h.end_run <= fixed and h.first_run <= fixed - lex.allow_cover(nz.text[h.first_run:h.end_run]))
+
+        for h in lex.apply_allowlist(hits):
+            if settled(h):
                 decided.append(h)
+        for h in hits:  # a term hit, dropped by an allowlisted phrase or not, is not sent until settled
+            if not h.entry.allow and not settled(h):
+                open_run = min(open_run, h.first_run)
         hold = self._hold_run(fixed, runs, closed)
         if hold < runs and hits:
             hold = _keep_covers(hits, hold)
-        if hold < runs:
-            return int(nz.letter_pos[nz.run_start[hold]])
-        return n if final else max(n - UNSETTLED, self._first)
+        tail = n if final else max(n - UNSETTLED, self._first)
+        open_tail = n if final else max(_settled(self._buf), self._first)
+        return (int(nz.letter_pos[nz.run_start[hold]]) if hold < runs else tail,
+                int(nz.letter_pos[nz.run_start[open_run]]) if open_run < runs else open_tail)
 
     def _loose_hold(self, loose: Loose, n: int) -> int:
         """Where to hold from, counted in runs of the loose reading: they are coarser than the exact
@@ -208,6 +236,16 @@ class StreamScanner:
         self._reported = {m for m in self._reported if m.start >= keep_from}
 
 
+def _first_open_run(skeleton: str, fixed: int, lexicon: Lexicon) -> int:
+    """The first skeleton run where a term may still begin: from it to the last fixed run, the letters are
+    the start of some term (runs after the fixed ones may still change, so they are always open)."""
+    prefixes = lexicon.term_prefixes
+    for j in range(max(0, fixed - lexicon.longest_term + 1), fixed):
+        if skeleton[j:fixed] in prefixes:
+            return j
+    return fixed
+
+
 def _keep_covers(hits: list[_Hit], hold: int) -> int:
     """Move the hold back to the start of any allowlisted phrase or Chinese word that overlaps a term hit
     still held: the phrase that drops a term must stay in the window as long as the term does."""
@@ -223,11 +261,20 @@ def _keep_covers(hits: list[_Hit], hold: int) -> int:
     return hold
 
 
-def _fixed_runs(nz, n: int) -> tuple[int, bool]:
+_RE_READ = re.compile("[1!|]")  # characters normalize.readings may read a second way once one of them is a letter
+
+
+def _settled(buf: str) -> int:
+    """How much of buf no later character can re-read (see _PLAIN_TAIL)."""
+    n = len(buf)
+    tail = buf[-UNSETTLED:]
+    return n - 1 if _PLAIN_TAIL.fullmatch(tail) else n - UNSETTLED
+
+
+def _fixed_runs(nz, settled: int) -> tuple[int, bool]:
     """How many leading skeleton runs later text can no longer change, and whether later text can join
     none of them (the text ends in a gap longer than MAX_GAP, a hard break)."""
     runs = len(nz.text)
-    settled = n - UNSETTLED
     if not runs:
         return 0, True
     run_first_pos = nz.letter_pos[nz.run_start[:-1]]

@@ -12,11 +12,11 @@ input line gets {"error": "..."} and the rest go on.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
+from tokenmill.jsonlines import answer_lines
 from tokenmill.routing.policy import DEFAULT_FLOOR, ROUTES
 
 
@@ -61,36 +61,29 @@ def _route(args: argparse.Namespace) -> int:
     candidates = catalogue_candidates(load_catalog(args.config)) if args.config else []
     classifier = ScenarioClassifier()
     classifier.classify(RequestText("warm up", "warm up"))  # the embedding model loads on first use: not in "ms"
-    for number, line in enumerate(sys.stdin, 1):
-        if not line.strip():
-            continue
-        try:
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not a JSON object ({exc.msg})") from None
-            if not isinstance(item, dict) or not ({"messages", "prompt", "text"} & set(item)):
-                raise ValueError('each line needs "messages", "prompt" or "text"')
-            if "messages" in item:
-                request = request_text(item["messages"])
-            else:
-                request = request_text(prompt=str(item.get("prompt", item.get("text"))))
-            started = time.perf_counter()
-            result = classifier.classify(request)
-            route = None
-            if candidates:
-                tokens = estimated_tokens(len(request.last) + len(request.context))
-                route = choose(args.route, result.scenario, candidates, tokens,
-                               int(item.get("max_tokens") or ROUTING_MAX_TOKENS), args.floor)
-            ms = (time.perf_counter() - started) * 1000
-            out: dict = {"scenario": result.scenario}
-            if route is not None:
-                out["model"] = route.model.name
-            out.update(ms=round(ms, 2), confidence=round(result.confidence, 4),
-                       scores={k: round(v, 4) for k, v in result.scores.items()})
-            if route is not None:
-                out.update(ranked=[m.name for m in route.ranked], reason=route.reason)
-        except (ValueError, TypeError, AttributeError, NoRoute) as exc:
-            out = {"error": f"line {number}: {exc}"}
-        print(json.dumps(out, ensure_ascii=False), flush=True)
+    def answer(item: dict) -> dict:
+        if not ({"messages", "prompt", "text"} & set(item)):
+            raise ValueError('each line needs "messages", "prompt" or "text"')
+        if "messages" in item:
+            request = request_text(item["messages"])
+        else:
+            request = request_text(prompt=str(item.get("prompt", item.get("text"))))
+        started = time.perf_counter()
+        result = classifier.classify(request)
+        route = None
+        if candidates:
+            tokens = estimated_tokens(len(request.last) + len(request.context))
+            route = choose(args.route, result.scenario, candidates, tokens,
+                           int(item.get("max_tokens") or ROUTING_MAX_TOKENS), args.floor)
+        ms = (time.perf_counter() - started) * 1000
+        out: dict = {"scenario": result.scenario}
+        if route is not None:
+            out["model"] = route.model.name
+        out.update(ms=round(ms, 2), confidence=round(result.confidence, 4),
+                   scores={k: round(v, 4) for k, v in result.scores.items()})
+        if route is not None:
+            out.update(ranked=[m.name for m in route.ranked], reason=route.reason)
+        return out
+
+    answer_lines(answer, (ValueError, TypeError, AttributeError, NoRoute))
     return 0
