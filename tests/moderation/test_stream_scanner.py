@@ -17,6 +17,8 @@ PIECES = [
     # the second reading (! and | as punctuation, 1 as l), leet chains, codes, Chinese words
     "k!i!l!l", "ki11", "sh!!t", "!", "|", "11", "@$$h0le", "A55 ", "M4", "毒ー品", "ー", "有毒品种", "病毒", "品",
     "种", "抑制毒性", "地雷管理", "杀人游戏", "去死海", "过去", "mass acre ",
+    # digits, ! and | whose reading settles early: after a space, in a long run, far from other leet
+    "Sure! Here", "1. Start ", "!! ", "wow!!!! ", "a|b", "!1", "In 1492, ", "(1)", "sh!", "i!l", "|| ",
 ]
 
 
@@ -144,3 +146,21 @@ def test_after_a_block_the_stream_stays_blocked(lexicon):
     step = scanner.feed("buy heroin now, please, right away")
     assert step.blocked and [m.term for m in step.matches] == ["heroin"]
     assert scanner.feed("more").blocked and scanner.feed("more").text == ""
+
+
+def test_punctuation_and_numbers_do_not_hold_the_start_of_an_answer(lexicon):
+    """An exclamation mark after a word, or a list number, settles as soon as the next character shows it is
+    no letter: the answer's start goes out then, not a term's length later (time to first token)."""
+    for tokens, sent_after in ((["Sure", "!", " Here", "'s", " a", " Python"], 3),
+                               (["Hello", "!", " How", " can", " I"], 3),
+                               (["1", ".", " Start", " by", " reading", " the", " docs"], 4)):
+        scanner = StreamScanner(lexicon, "block")
+        released = [scanner.feed(t).text for t in tokens]
+        first = next(i for i, text in enumerate(released) if text) + 1
+        assert first <= sent_after, (tokens, released)
+        assert "".join(released) + scanner.finish().text == "".join(tokens)
+    scanner = StreamScanner(lexicon, "block")  # a ! between letters may still be one: "k!ll" is held and caught
+    first = scanner.feed("Then k!").text
+    step = scanner.feed("ll him")
+    end = step if step.blocked else scanner.finish()
+    assert end.blocked and "k" not in first + step.text + end.text and [m.term for m in end.matches] == ["kill"]

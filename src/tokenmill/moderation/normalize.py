@@ -384,13 +384,13 @@ SMALL = 256  # below this many characters leet is resolved in plain Python (nump
 
 def _resolve_small(text: str, codes: np.ndarray, t: Tables, alt: bool) -> int:
     """`_resolve_leet` for a short text, one character at a time; the same result, step for step."""
-    values = codes.tolist()
-    cand = [p for p, c in enumerate(values) if AMBIG_FIRST <= c <= LEET_LAST]
+    cand = np.flatnonzero((codes - AMBIG_FIRST) <= LEET_LAST - AMBIG_FIRST).tolist()
     if not cand:
         return 0
+    values = codes.tolist()
     n = len(values)
     leet = t.leet_alt if alt else t.leet
-    cls = bytearray(_CLASS_BYTES[c] if c < 128 else _X for c in values)
+    cls = bytearray(_CLASS_BYTES.take(np.minimum(codes, 127)).tobytes())  # codes from 128 on: _X, as 127
     if alt:  # second reading: ! and | are punctuation, never letters
         for p in cand:
             if values[p] == _EXCLAIM or values[p] == _BAR:

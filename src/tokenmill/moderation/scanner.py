@@ -13,8 +13,9 @@ and the text released (masked in "mask" mode) are exactly those of `lexicon.find
 What the client gets. Text goes out up to the first letter where a term may still begin: from there
 to the last settled character the letters are the start of some term (Lexicon.term_prefixes), or an
 undecided hit starts there. Plain text (ASCII letters, spaces, punctuation, Chinese) is settled but
-for its last character; where a 1, ! or | is still held, a second reading may appear and re-read
-them, so the release falls back to the context bound below.
+for its last character, and so are digits, ! and | once their reading is final (a ! followed by a
+space is punctuation for good; see _reading_final); where a 1, ! or | whose reading is still open is
+held, a second reading may appear and re-read it, so the release falls back to the context bound below.
 
 What is kept for context. The scanner runs `lexicon.hits` over a window: the held-back tail plus the new
 chunk (plus CONTEXT characters before it, read for word boundaries and leetspeak only), so a chunk
@@ -53,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tokenmill.moderation.lexicon import Lexicon, Match, _Hit
-from tokenmill.moderation.normalize import MAX_GAP, REACH, Loose, Normalized, readings
+from tokenmill.moderation.normalize import LEET_REACH, MAX_GAP, REACH, Loose, Normalized, readings
 
 ACTIONS = ("block", "mask")
 UNSETTLED = REACH + 1  # trailing characters whose normalisation a later character may still change
@@ -130,8 +131,8 @@ class StreamScanner:
             keep_from = base + hold
         # what is kept for context (keep_from) may reach further back than what is held from the client
         # (open_from): text where no term can begin any more goes out now, not a term's length later
-        if _RE_READ.search(buf, max(0, self._released - base)):
-            open_from = keep_from  # 1 ! | ahead: a second reading may yet appear and re-read them; hold as far
+        if _open_reread(buf, max(0, self._released - base)):
+            open_from = keep_from  # a 1 ! | whose reading is open: a second reading may yet re-read it; hold as far
         open_from = max(open_from, self._released)
         new = []
         for h in decided:
@@ -262,13 +263,55 @@ def _keep_covers(hits: list[_Hit], hold: int) -> int:
 
 
 _RE_READ = re.compile("[1!|]")  # characters normalize.readings may read a second way once one of them is a letter
+_LEET_CHAR = re.compile("[0-9!|]")  # digits and ! | read as letters or not by their neighbours (normalize._resolve_leet)
+_PLAIN_SEPARATOR = frozenset(" \n\t.,;:?'\"()\u3001\u3002\uff0c\uff1a\uff1b\uff1f-")
+# Beyond this distance on both sides a digit, ! or | is read on its own (no letter lends it context, no
+# chain of leet characters reaches it): LEET_REACH characters and the one that says if a letter stands alone,
+# twice over, which also covers a code's digits and the letter after them (normalize._CODE).
+_OWN_READING = 2 * (LEET_REACH + 1)
+
+
+def _reading_final(buf: str, q: int) -> bool:
+    """Whether no later character can change how the digit, ! or | at q is read (letter or not).
+
+    A ! or | becomes a letter only in a run of at most three between two Latin letters, so a space or plain
+    punctuation on either side of its run settles it as punctuation. Otherwise the character is settled
+    once _OWN_READING characters follow it and no other digit, ! or | (nor any character outside plain
+    text) stands within REACH of it, so no chain of leet resolution can reach it."""
+    n = len(buf)
+    c = buf[q]
+    if c in "!|":
+        a, b = q, q + 1
+        while a > 0 and buf[a - 1] == c:
+            a -= 1
+        while b < n and buf[b] == c:
+            b += 1
+        if (a > 0 and buf[a - 1] in _PLAIN_SEPARATOR) or (b < n and (buf[b] in _PLAIN_SEPARATOR or b - a > 3)):
+            return True
+    if q + _OWN_READING >= n:
+        return False
+    around = buf[max(0, q - REACH):q] + buf[q + 1:q + REACH + 1]
+    return _PLAIN_TAIL.fullmatch(around) is not None
+
+
+def _open_reread(buf: str, start: int) -> bool:
+    """Whether a 1, ! or | from `start` on may still be read as a letter: a second reading may yet appear."""
+    lo = max(start, len(buf) - UNSETTLED)  # further back, every character's reading is final
+    return any(not _reading_final(buf, m.start()) for m in _RE_READ.finditer(buf, lo))
 
 
 def _settled(buf: str) -> int:
-    """How much of buf no later character can re-read (see _PLAIN_TAIL)."""
+    """How much of buf no later character can re-read: all but the last character where the last UNSETTLED
+    are plain text (see _PLAIN_TAIL) or digits, ! and | whose reading is final; else all but UNSETTLED."""
     n = len(buf)
-    tail = buf[-UNSETTLED:]
-    return n - 1 if _PLAIN_TAIL.fullmatch(tail) else n - UNSETTLED
+    start = max(0, n - UNSETTLED)
+    tail = buf[start:]
+    if _PLAIN_TAIL.fullmatch(tail):
+        return n - 1
+    if _PLAIN_TAIL.fullmatch(_LEET_CHAR.sub("", tail)) and all(
+            _reading_final(buf, start + m.start()) for m in _LEET_CHAR.finditer(tail)):
+        return n - 1
+    return n - UNSETTLED
 
 
 def _fixed_runs(nz, settled: int) -> tuple[int, bool]:
