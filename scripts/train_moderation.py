@@ -1,15 +1,17 @@
-"""Train the semantic moderation classifier, choose its thresholds, and measure it once on the held-out set.
+"""Train the semantic moderation classifier, choose its thresholds, and measure it on the held-out sets.
 
-Usage: OPENBLAS_NUM_THREADS=1 .venv/bin/python scripts/train_moderation.py [--json FILE]
-       [--no-heldout | --evaluate-only]
-Reads src/tokenmill/moderation/data/moderation_train.jsonl only for training and for every choice
-(weight decay and thresholds, by 5-fold cross-validation), writes src/tokenmill/moderation/data/semantic.npz,
-then scores moderation_heldout.jsonl (never used for a choice) and prints per-category precision,
-recall and F1, micro F1, flagged-any F1 and the false-positive rate on benign look-alikes, for all
-examples, English and Chinese; last, the latency of one ~512-token text per call. --no-heldout trains
-without looking at the held-out set; --evaluate-only measures the shipped weights without training.
-OPENBLAS_NUM_THREADS=1 makes the latency one thread's: the encoder's own `threads` setting needs
-threadpoolctl, which is not installed.
+Usage: .venv/bin/python scripts/train_moderation.py [--json FILE] [--no-heldout | --evaluate-only]
+Trains on src/tokenmill/moderation/data/moderation_train.jsonl (the labelled set), the routing training
+requests (routing/data/scenarios.jsonl, harmless) and a served model's answers to them
+(moderation_benign_answers.jsonl, written by scripts/generate_benign_answers.py); every choice (weight
+decay and thresholds) is made by 5-fold cross-validation on these. Writes
+src/tokenmill/moderation/data/semantic.npz, then scores moderation_heldout.jsonl (never used for a choice)
+and prints per-category precision, recall and F1, micro F1, flagged-any F1 and the false-positive rate
+on benign look-alikes, for all examples, English and Chinese; then the share of harmless held-out
+traffic flagged (the routing held-out requests and the model's answers to them,
+moderation_benign_answers_heldout.jsonl); last, the latency of one ~512-token text per call on one
+thread. --no-heldout trains without looking at the held-out sets; --evaluate-only measures the shipped
+weights without training.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tokenmill.moderation.semantic import (CATEGORIES, HELDOUT, INPUT_SCALE, TRAINING, WEIGHTS,
-                                           SemanticClassifier)
+from tokenmill.moderation.semantic import (ANSWERS, ANSWERS_HELDOUT, CATEGORIES, HELDOUT, INPUT_SCALE, TRAINING,
+                                           WEIGHTS, SemanticClassifier)
 from tokenmill.routing.classifier import Embedder
+
+ROUTING = Path(__file__).resolve().parent.parent / "src/tokenmill/routing/data"
 
 HIDDEN = 512
 MEMBERS = 3  # an ensemble of this many networks (seeds); their probabilities are averaged
@@ -38,11 +42,33 @@ DROPOUT = 0.5
 WEIGHT_DECAYS = (1e-4,)
 FOLDS = 5
 LOOKALIKE_FPR = 0.04  # the thresholds flag at most this share of look-alikes in cross-validation (the goal is 5%)
+PLAIN_FPR = 0.004  # ... and at most this share of plain requests and answers (one in 250)
 GRID = np.round(np.arange(0.30, 0.96, 0.01), 2)
 
 
 def load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plain_requests(path: Path) -> list[dict]:
+    """The routing set's requests (ordinary code, math, translation, chat and general questions) as harmless
+    examples: a conversation's turns and system prompt joined, as the prompt check reads them."""
+    out = []
+    for item in load(path):
+        text = "\n".join(([item["system"]] if item.get("system") else []) + (item.get("turns") or [item["text"]]))
+        out.append({"text": text, "labels": [], "lang": item["lang"], "kind": "benign_plain"})
+    return out
+
+
+def training_set() -> list[dict]:
+    """The labelled set, the routing training requests and the model's answers to them (all harmless)."""
+    return load(TRAINING) + plain_requests(ROUTING / "scenarios.jsonl") + load(ANSWERS)
+
+
+def heldout_plain() -> list[dict]:
+    """Harmless traffic never trained on: the routing held-out requests and the model's answers to them."""
+    return (plain_requests(ROUTING / "scenarios_heldout.jsonl") + plain_requests(ROUTING / "scenarios_heldout2.jsonl")
+            + load(ANSWERS_HELDOUT))
 
 
 def label_matrix(examples: list[dict]) -> np.ndarray:
@@ -110,33 +136,35 @@ def f1(flags: np.ndarray, truth: np.ndarray) -> float:
     return 2 * tp / max(2 * tp + float((flags & ~truth).sum()) + float((~flags & truth).sum()), 1.0)
 
 
-def choose_thresholds(probs: np.ndarray, y: np.ndarray, lookalike: np.ndarray) -> dict[str, float]:
-    """Start from each category's best-F1 threshold; while more than LOOKALIKE_FPR of the look-alikes are
-    flagged, raise the one threshold that unflags the most look-alikes per point of flagged-any F1 lost."""
+def choose_thresholds(probs: np.ndarray, y: np.ndarray, lookalike: np.ndarray, plain: np.ndarray) -> dict[str, float]:
+    """Start from each category's best-F1 threshold; while more than LOOKALIKE_FPR of the look-alikes (or
+    PLAIN_FPR of the plain requests and answers) are flagged, raise the one threshold that unflags the most
+    of them per point of flagged-any F1 lost."""
     truth = y > 0
     harmful = truth.any(axis=1)
 
     def cost(limits: np.ndarray) -> tuple[float, float]:
         flagged = (probs >= limits).any(axis=1)
-        return f1(flagged, harmful), float(flagged[lookalike].mean())
+        excess = max(flagged[lookalike].mean() - LOOKALIKE_FPR, 0) + max(flagged[plain].mean() - PLAIN_FPR, 0) * 10
+        return f1(flagged, harmful), float(excess)
 
     limits = np.asarray([max(GRID, key=lambda t: (f1(probs[:, j] >= t, truth[:, j]), -t))
                          for j in range(len(CATEGORIES))])
-    score, rate = cost(limits)
-    while rate > LOOKALIKE_FPR:
+    score, excess = cost(limits)
+    while excess > 0:
         options = []
         for j in range(len(CATEGORIES)):
-            for t in GRID[GRID > limits[j]]:  # the smallest raise of this threshold that unflags a look-alike
+            for t in GRID[GRID > limits[j]]:  # the smallest raise of this threshold that unflags something
                 trial = limits.copy()
                 trial[j] = t
-                trial_score, trial_rate = cost(trial)
-                if trial_rate < rate:
-                    options.append(((rate - trial_rate) / max(score - trial_score, 1e-4), trial))
+                trial_score, trial_excess = cost(trial)
+                if trial_excess < excess:
+                    options.append(((excess - trial_excess) / max(score - trial_score, 1e-4), trial))
                     break
         if not options:
             break
         limits = max(options, key=lambda o: o[0])[1]
-        score, rate = cost(limits)
+        score, excess = cost(limits)
     return {c: float(t) for c, t in zip(CATEGORIES, limits)}
 
 
@@ -159,11 +187,16 @@ def figures(examples: list[dict], probs: np.ndarray, thresholds: dict[str, float
         tp, fp, fn = int((any_f & any_t).sum()), int((any_f & ~any_t).sum()), int((~any_f & any_t).sum())
         kinds = np.asarray([e["kind"] for e in examples])[pick]
         lookalike = kinds == "benign_lookalike"
-        return {"n": int(pick.sum()), "per_category": per, "micro_f1": round(f1(f, t), 4),
+        out = {"n": int(pick.sum()), "per_category": per, "micro_f1": round(f1(f, t), 4),
                 "flagged_any": {"precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / max(tp + fn, 1), 4),
                                 "f1": round(f1(any_f, any_t), 4)},
                 "lookalike_fpr": round(float(any_f[lookalike].mean()), 4), "lookalikes": int(lookalike.sum()),
                 "benign_fpr": round(float(any_f[kinds != "harmful"].mean()), 4)}
+        for kind in ("benign_plain", "benign_answer"):
+            if (kinds == kind).any():
+                out[f"{kind}_fpr"] = round(float(any_f[kinds == kind].mean()), 4)
+                out[f"{kind}s"] = int((kinds == kind).sum())
+        return out
 
     langs = np.asarray([e["lang"] for e in examples])
     report = {"all": block(np.ones(len(examples), bool)), "en": block(langs == "en"), "zh": block(langs == "zh")}
@@ -207,11 +240,11 @@ def main() -> None:
     mode.add_argument("--no-heldout", action="store_true", help="train and write the weights; skip the held-out set")
     mode.add_argument("--evaluate-only", action="store_true", help="measure the shipped weights; do not train")
     args = parser.parse_args()
-    training = load(TRAINING)
+    training = training_set()
     report: dict = {"training_examples": len(training)}
     if not args.evaluate_only:
         report.update(fit_and_save(training))
-    classifier = SemanticClassifier(WEIGHTS, Embedder(threads=1), cache_chunks=0)
+    classifier = SemanticClassifier(WEIGHTS, Embedder(threads=1, int8=True), cache_chunks=0)
     report["thresholds"] = classifier.thresholds
     if not args.no_heldout:
         heldout = load(HELDOUT)
@@ -223,6 +256,16 @@ def main() -> None:
         for error in report["heldout"]["errors"]:
             labels, flagged = ','.join(error['labels']) or '-', ','.join(error['flagged']) or '-'
             print(f"  {labels:>20} -> {flagged:<20} {error['text']!r}")
+        plain = heldout_plain()
+        scores = classifier.score([e["text"] for e in plain])
+        probs = np.asarray([[s[c] for c in CATEGORIES] for s in scores])
+        report["heldout_plain"] = figures(plain, probs, classifier.thresholds)
+        for lang in ("all", "en", "zh"):
+            block = report["heldout_plain"][lang]
+            print(f"plain held-out traffic ({lang}): requests flagged {block['benign_plain_fpr']:.2%} of "
+                  f"{block['benign_plains']}, answers flagged {block['benign_answer_fpr']:.2%} of {block['benign_answers']}")
+        for error in report["heldout_plain"]["errors"]:
+            print(f"  {'-':>20} -> {','.join(error['flagged']):<20} {error['text']!r}")
     report["latency"] = latency(classifier, training, args.latency_runs)
     print("latency, one ~512-token text per call:", json.dumps(report["latency"]))
     if args.json:
@@ -231,13 +274,14 @@ def main() -> None:
 
 def fit_and_save(training: list[dict]) -> dict:
     """Cross-validate, train on all of the training set, write WEIGHTS; returns the cross-validation figures."""
-    x = Embedder(threads=2).encode([e["text"] for e in training]) * INPUT_SCALE
+    x = Embedder(threads=2, int8=True).encode([e["text"] for e in training]) * INPUT_SCALE
     y = label_matrix(training)
     lookalike = np.asarray([e["kind"] == "benign_lookalike" for e in training])
+    plain = np.asarray([e["kind"] in ("benign_plain", "benign_answer") for e in training])
     cv = {}
     for weight_decay in WEIGHT_DECAYS:
         probs = out_of_fold(x, y, weight_decay)
-        thresholds = choose_thresholds(probs, y, lookalike)
+        thresholds = choose_thresholds(probs, y, lookalike, plain)
         cv[weight_decay] = (figures(training, probs, thresholds), thresholds)
         summary = cv[weight_decay][0]["all"]
         print(f"cv weight_decay={weight_decay:g}: flagged-any F1 {summary['flagged_any']['f1']}, "

