@@ -164,3 +164,11 @@ def test_punctuation_and_numbers_do_not_hold_the_start_of_an_answer(lexicon):
     step = scanner.feed("ll him")
     end = step if step.blocked else scanner.finish()
     assert end.blocked and "k" not in first + step.text + end.text and [m.term for m in end.matches] == ["kill"]
+
+
+def test_chinese_that_starts_no_term_goes_out_as_it_comes(lexicon):
+    scanner = StreamScanner(lexicon, "block")
+    assert [scanner.feed(c).text for c in "晚上好"] == ["晚", "上", "好"]
+    scanner = StreamScanner(lexicon, "mask")  # a character that may start a term waits for the next one
+    assert [scanner.feed(c).text for c in "毒品"] == ["", ""]
+    assert scanner.finish().text == "**"

@@ -12,8 +12,8 @@ and the text released (masked in "mask" mode) are exactly those of `lexicon.find
 
 What the client gets. Text goes out up to the first letter where a term may still begin: from there
 to the last settled character the letters are the start of some term (Lexicon.term_prefixes), or an
-undecided hit starts there. Plain text (ASCII letters, spaces, punctuation, Chinese) is settled but
-for its last character, and so are digits, ! and | once their reading is final (a ! followed by a
+undecided hit starts there. Plain text (ASCII letters, spaces, punctuation, Chinese) is settled (but
+for a last character that is not a letter or a Chinese character), and so are digits, ! and | once their reading is final (a ! followed by a
 space is punctuation for good; see _reading_final); where a 1, ! or | whose reading is still open is
 held, a second reading may appear and re-read it, so the release falls back to the context bound below.
 
@@ -162,7 +162,10 @@ class StreamScanner:
         hits = lex.hits(nz, reading) if runs else []
         # the client's text: held from the first letter where a term may still begin, counted over the
         # characters no later one can re-read (most text: all but the last; see _settled)
-        open_run = runs if closed else _first_open_run(nz.text, _fixed_runs(nz, _settled(self._buf))[0], lex)
+        settled_at = _settled(self._buf)
+        # where every character is settled, the last run is read as it will stay (a repeat only lengthens it)
+        known = runs if settled_at >= n else _fixed_runs(nz, settled_at)[0]
+        open_run = runs if closed else _first_open_run(nz.text, known, lex)
 
         def settled(h: _Hit) -> bool:
             # an allowlisted phrase (or Chinese word) that could still grow around the hit must be complete first
@@ -178,7 +181,7 @@ class StreamScanner:
         if hold < runs and hits:
             hold = _keep_covers(hits, hold)
         tail = n if final else max(n - UNSETTLED, self._first)
-        open_tail = n if final else max(_settled(self._buf), self._first)
+        open_tail = n if final else max(settled_at, self._first)
         return (int(nz.letter_pos[nz.run_start[hold]]) if hold < runs else tail,
                 int(nz.letter_pos[nz.run_start[open_run]]) if open_run < runs else open_tail)
 
@@ -263,7 +266,8 @@ def _keep_covers(hits: list[_Hit], hold: int) -> int:
 
 
 _RE_READ = re.compile("[1!|]")  # characters normalize.readings may read a second way once one of them is a letter
-_LEET_CHAR = re.compile("[0-9!|]")  # digits and ! | read as letters or not by their neighbours (normalize._resolve_leet)
+_LEET_CHAR = re.compile("[0-9!|]")
+_SETTLED_LAST = re.compile("[A-Za-z\u4e00-\u9fff]")  # a last character no later one can re-read  # digits and ! | read as letters or not by their neighbours (normalize._resolve_leet)
 _PLAIN_SEPARATOR = frozenset(" \n\t.,;:?'\"()\u3001\u3002\uff0c\uff1a\uff1b\uff1f-")
 # Beyond this distance on both sides a digit, ! or | is read on its own (no letter lends it context, no
 # chain of leet characters reaches it): LEET_REACH characters and the one that says if a letter stands alone,
@@ -301,16 +305,16 @@ def _open_reread(buf: str, start: int) -> bool:
 
 
 def _settled(buf: str) -> int:
-    """How much of buf no later character can re-read: all but the last character where the last UNSETTLED
-    are plain text (see _PLAIN_TAIL) or digits, ! and | whose reading is final; else all but UNSETTLED."""
+    """How much of buf no later character can re-read: where the last UNSETTLED characters are plain text
+    (see _PLAIN_TAIL) or digits, ! and | whose reading is final, all of it when the last is a letter of
+    A-Z or a Chinese character (no later mark or letter changes how either reads; a repeat may still
+    lengthen its run, which _fixed_runs leaves open), else all but the last; otherwise all but UNSETTLED."""
     n = len(buf)
     start = max(0, n - UNSETTLED)
     tail = buf[start:]
-    if _PLAIN_TAIL.fullmatch(tail):
-        return n - 1
-    if _PLAIN_TAIL.fullmatch(_LEET_CHAR.sub("", tail)) and all(
-            _reading_final(buf, start + m.start()) for m in _LEET_CHAR.finditer(tail)):
-        return n - 1
+    if _PLAIN_TAIL.fullmatch(tail) or (_PLAIN_TAIL.fullmatch(_LEET_CHAR.sub("", tail)) and all(
+            _reading_final(buf, start + m.start()) for m in _LEET_CHAR.finditer(tail))):
+        return n if _SETTLED_LAST.fullmatch(buf[-1:]) else n - 1
     return n - UNSETTLED
 
 
