@@ -188,10 +188,11 @@ def figures(examples: list[dict], probs: np.ndarray, thresholds: dict[str, float
         kinds = np.asarray([e["kind"] for e in examples])[pick]
         lookalike = kinds == "benign_lookalike"
         out = {"n": int(pick.sum()), "per_category": per, "micro_f1": round(f1(f, t), 4),
-                "flagged_any": {"precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / max(tp + fn, 1), 4),
-                                "f1": round(f1(any_f, any_t), 4)},
-                "lookalike_fpr": round(float(any_f[lookalike].mean()), 4), "lookalikes": int(lookalike.sum()),
-                "benign_fpr": round(float(any_f[kinds != "harmful"].mean()), 4)}
+               "flagged_any": {"precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / max(tp + fn, 1), 4),
+                               "f1": round(f1(any_f, any_t), 4)},
+               "lookalike_fpr": round(float(any_f[lookalike].mean()), 4) if lookalike.any() else None,
+               "lookalikes": int(lookalike.sum()),
+               "benign_fpr": round(float(any_f[kinds != "harmful"].mean()), 4)}
         for kind in ("benign_plain", "benign_answer"):
             if (kinds == kind).any():
                 out[f"{kind}_fpr"] = round(float(any_f[kinds == kind].mean()), 4)

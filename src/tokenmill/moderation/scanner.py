@@ -13,9 +13,10 @@ and the text released (masked in "mask" mode) are exactly those of `lexicon.find
 What the client gets. Text goes out up to the first letter where a term may still begin: from there
 to the last settled character the letters are the start of some term (Lexicon.term_prefixes), or an
 undecided hit starts there. Plain text (ASCII letters, spaces, punctuation, Chinese) is settled (but
-for a last character that is not a letter or a Chinese character), and so are digits, ! and | once their reading is final (a ! followed by a
-space is punctuation for good; see _reading_final); where a 1, ! or | whose reading is still open is
-held, a second reading may appear and re-read it, so the release falls back to the context bound below.
+for a last character that is not a letter or a Chinese character), and so are digits, ! and | once
+their reading is final (a ! followed by a space is punctuation for good; see _reading_final); where
+a 1, ! or | whose reading is still open is held, a second reading may appear and re-read it, so the
+release falls back to the context bound below.
 
 What is kept for context. The scanner runs `lexicon.hits` over a window: the held-back tail plus the new
 chunk (plus CONTEXT characters before it, read for word boundaries and leetspeak only), so a chunk
@@ -266,8 +267,8 @@ def _keep_covers(hits: list[_Hit], hold: int) -> int:
 
 
 _RE_READ = re.compile("[1!|]")  # characters normalize.readings may read a second way once one of them is a letter
-_LEET_CHAR = re.compile("[0-9!|]")
-_SETTLED_LAST = re.compile("[A-Za-z\u4e00-\u9fff]")  # a last character no later one can re-read  # digits and ! | read as letters or not by their neighbours (normalize._resolve_leet)
+_LEET_CHAR = re.compile("[0-9!|]")  # digits and ! | read as letters or not by their neighbours (normalize._resolve_leet)
+_SETTLED_LAST = re.compile("[A-Za-z\u4e00-\u9fff]")  # a last character no later one can re-read
 _PLAIN_SEPARATOR = frozenset(" \n\t.,;:?'\"()\u3001\u3002\uff0c\uff1a\uff1b\uff1f-")
 # Beyond this distance on both sides a digit, ! or | is read on its own (no letter lends it context, no
 # chain of leet characters reaches it): LEET_REACH characters and the one that says if a letter stands alone,
