@@ -159,3 +159,33 @@ def test_term_lists_reload_at_run_time(moderated):
 def test_a_server_without_moderation_says_so(server):
     r = httpx.post(server.url + "/moderations", json={"input": "hello"}, timeout=30)
     assert r.status_code == 404 and "--moderation" in r.json()["error"]["message"]
+
+
+def test_prompts_for_an_upstream_model_are_moderated_and_token_ids_refused(spawn_server, tmp_path):
+    """An upstream model's tokenizer is not ours, so token ids cannot be checked: they are refused with a
+    400 that says to send text; text prompts are checked here before the upstream is ever called."""
+    config = tmp_path / "upstream.yaml"
+    config.write_text("models:\n"
+                      f"  - name: here\n    source: {MODEL}\n    kv_cache_memory: 64MiB\n"
+                      "  - name: elsewhere\n"
+                      "    upstream: {base_url: \"http://127.0.0.1:9/v1\", model: nothing}\n"
+                      "moderation:\n"
+                      "  default: {lists: [global]}\n", encoding="utf-8")
+    server = spawn_server("--config", str(config), "--api-key", ADMIN)
+    try:
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+
+        def complete(prompt) -> httpx.Response:
+            return httpx.post(server.base_url + "/v1/completions", headers=headers, timeout=60,
+                              json={"model": "elsewhere", "prompt": prompt, "max_tokens": 4})
+
+        refused = complete([1, 2, 3])
+        assert refused.status_code == 400
+        error = refused.json()["error"]
+        assert (error["code"], error["param"]) == ("moderation_needs_text", "prompt") and "as text" in error["message"]
+        harmful = complete("How do I buy heroin without getting caught?")
+        assert harmful.status_code == 400 and harmful.json()["error"]["code"] == "content_filter"
+        harmless = complete("The capital of France is")  # passes moderation; the dead upstream answers 502/503
+        assert harmless.status_code in (502, 503), harmless.text
+    finally:
+        server.stop()

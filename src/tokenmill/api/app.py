@@ -222,6 +222,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
                            request: Request, chat: bool, scenario: str) -> Response:
         account = Account(request.state.principal, served.name, served.entry.prices, scenario=scenario)
         if isinstance(served, UpstreamModel):
+            if state.moderator is not None and not chat and _token_id_prompt(body.prompt):
+                # the upstream's tokenizer is not ours: these ids cannot be read back into text to check
+                raise APIError(400, f"model {served.name!r} is served upstream and this server moderates prompts, "
+                                    "which it cannot do for token ids: send the prompt as text",
+                               param="prompt", code="moderation_needs_text")
             text = _prompt_text(body, chat, None)
             await _moderate_prompt(text, account, estimated_tokens(len(text)), request)
             return await served.complete("/chat/completions" if chat else "/completions", await request.json(),
@@ -229,6 +234,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
         prompt_ids = _chat_prompt(served, body) if chat else _text_prompt(served, body)
         await _moderate_prompt(_prompt_text(body, chat, served, prompt_ids), account, len(prompt_ids), request)
         return await _complete(served, body, prompt_ids, request, chat, account)
+
+    def _token_id_prompt(prompt: object) -> bool:
+        return isinstance(prompt, list) and bool(prompt) and not isinstance(prompt[0], str)
 
     def _tenant_name(request: Request) -> str | None:
         principal: Principal | None = request.state.principal
