@@ -5,9 +5,10 @@ Trains on src/tokenmill/moderation/data/moderation_train.jsonl (the labelled set
 requests (routing/data/scenarios.jsonl, harmless) and a served model's answers to them
 (moderation_benign_answers.jsonl, written by scripts/generate_benign_answers.py); every choice (weight
 decay and thresholds) is made by 5-fold cross-validation on these. Writes
-src/tokenmill/moderation/data/semantic.npz, then scores moderation_heldout.jsonl (never used for a choice)
-and prints per-category precision, recall and F1, micro F1, flagged-any F1 and the false-positive rate
-on benign look-alikes, for all examples, English and Chinese; then the share of harmless held-out
+src/tokenmill/moderation/data/semantic.npz, then scores moderation_heldout.jsonl and
+moderation_heldout3.jsonl (never used for a choice) and prints per-category precision, recall and F1,
+micro F1, flagged-any F1 and the false-positive rate on benign look-alikes, for all examples, English
+and Chinese; then the share of harmless held-out
 traffic flagged (the routing held-out requests and the model's answers to them,
 moderation_benign_answers_heldout.jsonl); last, the latency of one ~512-token text per call on one
 thread. --no-heldout trains without looking at the held-out sets; --evaluate-only measures the shipped
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tokenmill.moderation.semantic import (ANSWERS, ANSWERS_HELDOUT, CATEGORIES, HELDOUT, INPUT_SCALE, TRAINING,
-                                           WEIGHTS, SemanticClassifier)
+from tokenmill.moderation.semantic import (ANSWERS, ANSWERS_HELDOUT, CATEGORIES, HELDOUT, HELDOUT3, INPUT_SCALE,
+                                           TRAINING, WEIGHTS, SemanticClassifier)
 from tokenmill.routing.classifier import Embedder
 
 ROUTING = Path(__file__).resolve().parent.parent / "src/tokenmill/routing/data"
@@ -248,15 +249,16 @@ def main() -> None:
     classifier = SemanticClassifier(WEIGHTS, Embedder(threads=1, int8=True), cache_chunks=0)
     report["thresholds"] = classifier.thresholds
     if not args.no_heldout:
-        heldout = load(HELDOUT)
-        scores = classifier.score([e["text"] for e in heldout])
-        probs = np.asarray([[s[c] for c in CATEGORIES] for s in scores])
-        report["heldout_examples"] = len(heldout)
-        report["heldout"] = figures(heldout, probs, classifier.thresholds)
-        print(json.dumps({k: v for k, v in report["heldout"].items() if k != "errors"}, indent=1))
-        for error in report["heldout"]["errors"]:
-            labels, flagged = ','.join(error['labels']) or '-', ','.join(error['flagged']) or '-'
-            print(f"  {labels:>20} -> {flagged:<20} {error['text']!r}")
+        for name, path in (("heldout", HELDOUT), ("heldout3", HELDOUT3)):
+            heldout = load(path)
+            scores = classifier.score([e["text"] for e in heldout])
+            probs = np.asarray([[s[c] for c in CATEGORIES] for s in scores])
+            report[f"{name}_examples"] = len(heldout)
+            report[name] = figures(heldout, probs, classifier.thresholds)
+            print(f"{path.name}:", json.dumps({k: v for k, v in report[name].items() if k != "errors"}, indent=1))
+            for error in report[name]["errors"]:
+                labels, flagged = ','.join(error['labels']) or '-', ','.join(error['flagged']) or '-'
+                print(f"  {labels:>20} -> {flagged:<20} {error['text']!r}")
         plain = heldout_plain()
         scores = classifier.score([e["text"] for e in plain])
         probs = np.asarray([[s[c] for c in CATEGORIES] for s in scores])

@@ -42,6 +42,7 @@ DATA = Path(__file__).with_name("data")
 WEIGHTS = DATA / "semantic.npz"
 TRAINING = DATA / "moderation_train.jsonl"
 HELDOUT = DATA / "moderation_heldout.jsonl"  # never used for training or tuning
+HELDOUT3 = DATA / "moderation_heldout3.jsonl"  # a third set, written after round 2 was final (never tuned on)
 ANSWERS = DATA / "moderation_benign_answers.jsonl"  # a served model's answers to the routing training requests
 ANSWERS_HELDOUT = DATA / "moderation_benign_answers_heldout.jsonl"  # ... to the routing held-out requests
 
