@@ -168,7 +168,9 @@ def start_server(tmp_dir: Path, *flags: str) -> Server:
             raise RuntimeError(f"the server did not answer /health within {STARTUP_TIMEOUT_S} s:\n{server.log()[-3000:]}")
         time.sleep(0.25)
     server.children = descendants(proc.pid)
-    assert server.engine_pids or "--engine-stand-in" in flags, "the server started no engine process"
+    if not server.engine_pids and "--engine-stand-in" not in flags:
+        server.stop(signal.SIGKILL)  # a failed start must not leave a server running after the tests
+        raise AssertionError("the server started no engine process")
     return server
 
 
