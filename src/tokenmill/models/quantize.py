@@ -46,16 +46,21 @@ class Int8Linear(nn.Module):
         self.bias = None if linear.bias is None else linear.bias.detach().float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.shape[0]
-        xs = x.float() * self.inv_smooth
-        row_scale = xs.abs().amax(1, keepdim=True).clamp_(min=1e-8).div_(127)
-        xq = xs.div_(row_scale).round_().to(torch.int8)
-        if rows < _MIN_ROWS:
-            xq = torch.cat([xq, xq.new_zeros(_MIN_ROWS - rows, xq.shape[1])])
-        y = torch._int_mm(xq, self.qweight.t())[:rows].float().mul_(row_scale).mul_(self.weight_scale)
+        y = int8_product(x.float() * self.inv_smooth, self.qweight.t(), self.weight_scale)
         if self.bias is not None:
             y += self.bias
         return y.to(x.dtype)
+
+
+def int8_product(x: torch.Tensor, qweight: torch.Tensor, weight_scale: torch.Tensor) -> torch.Tensor:
+    """x [M, K] float32 times int8 weights [K, N] with a scale per column [N]: x is quantised to int8 per row
+    (symmetric), multiplied in integers (torch._int_mm), and the float32 [M, N] product returned."""
+    rows = x.shape[0]
+    row_scale = x.abs().amax(1, keepdim=True).clamp_(min=1e-8).div_(127)
+    xq = x.div(row_scale).round_().to(torch.int8)
+    if rows < _MIN_ROWS:
+        xq = torch.cat([xq, xq.new_zeros(_MIN_ROWS - rows, xq.shape[1])])
+    return torch._int_mm(xq, qweight)[:rows].float().mul_(row_scale).mul_(weight_scale)
 
 
 def check_quantization(name: str, device: torch.device) -> None:

@@ -28,11 +28,12 @@ import numpy as np
 import sentencepiece
 import torch
 
+from tokenmill.models.quantize import int8_product
+
 ORDERS = ((2, 0), (3, 1), (5, 2))  # (n-gram order, left context) of the three convolution branches
 WIDTH = 256  # channels of each branch
 PAD = 2  # zero rows before each sentence: the widest window's reach on either side
 CHUNKS = 17  # the embedding table is quantised in this many interleaved blocks of rows
-MIN_ROWS = 17  # torch._int_mm wants more than 16 rows
 BATCH_TOKENS = 1024  # tokens per forward pass: keeps the working set small for long lists of texts
 
 
@@ -41,17 +42,6 @@ def _quantise_columns(w: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     weight = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
     scale = weight.abs().amax(0).clamp_min(1e-12) / 127
     return torch.round(weight / scale).to(torch.int8).contiguous(), scale
-
-
-def _int8_product(x: torch.Tensor, weight: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """x [M, K] float32 times a quantised weight, in float32 [M, N]; x is quantised per row."""
-    wq, wscale = weight
-    xscale = x.abs().amax(1, keepdim=True).clamp_min_(1e-12).div_(127)
-    xq = x.div(xscale).round_().to(torch.int8)
-    rows = xq.shape[0]
-    if rows < MIN_ROWS:
-        xq = torch.nn.functional.pad(xq, (0, 0, 0, MIN_ROWS - rows))
-    return torch._int_mm(xq, wq)[:rows].float().mul_(xscale).mul_(wscale)
 
 
 class Int8Encoder:
@@ -123,7 +113,7 @@ class Int8Encoder:
                                             count=len(sentence)))
         block = flat % CHUNKS
         embedded = self.table[flat].float().mul_(self.row_scale[block, None]).add_(self.row_low[block, None])
-        x = _int8_product(embedded, self.projection).add_(self.projection_bias)
+        x = int8_product(embedded, *self.projection).add_(self.projection_bias)
         x = torch.nn.functional.layer_norm(x, (x.shape[1],), *self.norm1, self.eps)
         laid_out = torch.zeros(rows, x.shape[1])
         laid_out[real] = x
@@ -150,7 +140,7 @@ class Int8Encoder:
     def _convolve(x: torch.Tensor, weight: tuple[torch.Tensor, torch.Tensor], n: int, left: int) -> torch.Tensor:
         """Row t: the sum over k of x[t - left + k] times block k (zero rows beyond the ends)."""
         rows = x.shape[0]
-        products = _int8_product(x, weight).view(rows, n, WIDTH)
+        products = int8_product(x, *weight).view(rows, n, WIDTH)
         out = products[:, left].clone()
         for k in range(n):
             shift = k - left
