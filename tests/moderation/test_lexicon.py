@@ -162,6 +162,7 @@ def test_second_reading_runs_and_marks(lexicon, text, term, spelled):
 @pytest.mark.parametrize("text", [
     "病毒品系很多", "有毒品种要小心", "限制毒素扩散", "抑制毒性", "地雷管理条例", "去死海旅游", "过去死了很多人",
     "杀人游戏", "杀人蜂来了", "圣战士", "请假证明", "反诈骗宣传",  # Chinese words across or around a term
+    "自杀人数下降了", "常见的解毒品种", "编制毒理学报告", "街边小贩毒舌得很",
     "the mass acres of farmland",  # two ordinary words (SCOWL 35)
     "the M55 bus and the A55", "S1 and S2 heart sounds",  # codes, not leet
 ])
@@ -172,6 +173,7 @@ def test_words_around_a_term_and_codes_are_left_alone(lexicon, text):
 def test_a_chinese_word_only_drops_the_term_it_runs_across(lexicon):
     assert found(lexicon, "有毒品吗") == [("毒品", "毒品")]  # 有毒 is not listed: "have drugs?"
     assert found(lexicon, "病毒品系和毒品") == [("毒品", "毒品")]
+    assert found(lexicon, "他说要去杀人") == [("杀人", "杀人")] and found(lexicon, "小贩在贩毒") == [("贩毒", "贩毒")]
 
 
 def test_quick_check_agrees_with_the_exact_readings(lexicon):
