@@ -22,6 +22,11 @@ def answer_lines(answer: Callable[[dict], dict], errors: tuple[type[Exception], 
                 raise ValueError(f"not a JSON object ({exc.msg})") from None
             if not isinstance(item, dict):
                 raise ValueError("each line must be a JSON object")
+            try:
+                json.dumps(item, ensure_ascii=False).encode("utf-8")  # JSON may escape half a pair: "\\ud83d"
+            except UnicodeEncodeError:
+                raise ValueError("the line holds half of a surrogate pair (such as a lone \\ud83d): "
+                                 "send valid Unicode") from None
             out = answer(item)
         except errors as exc:
             out = {"error": f"line {number}: {exc}"}

@@ -53,6 +53,20 @@ def test_invalid_parameter_is_400_naming_it(base_url, model, param, value):
     assert param in err["message"]
 
 
+@pytest.mark.parametrize(("path", "fields", "param"), [
+    ("/v1/chat/completions", '"messages": [{"role": "user", "content": "hi \\ud83d there"}]', "messages[0].content"),
+    ("/v1/chat/completions", '"messages": [{"role": "user", "content": [{"type": "text", "text": "\\udc00"}]}]',
+     "messages[0].content[0].text"),
+    ("/v1/chat/completions", '"messages": [{"role": "user", "content": "hi"}], "stop": ["\\ud800"]', "stop"),
+    ("/v1/completions", '"prompt": "half a pair \\ud83d"', "prompt"),
+])
+def test_half_a_surrogate_pair_is_400_naming_where(base_url, model, path, fields, param):
+    """JSON can escape half of a surrogate pair alone; no tokenizer can read that, so it is refused, not a 500."""
+    body = ('{"model": "%s", "max_tokens": 4, %s}' % (model, fields)).encode()
+    err = error_of(post(base_url, path, body), 400)
+    assert err["param"] == param and "unpaired surrogate" in err["message"]
+
+
 def test_missing_required_field_is_400_naming_it(base_url, model):
     err = error_of(post(base_url, "/v1/chat/completions", {"messages": QUESTION}), 400)
     assert err["param"] == "model"

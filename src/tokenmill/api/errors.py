@@ -32,7 +32,9 @@ class APIError(Exception):
 
 
 def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
+    errors = exc.errors()
+    # in a union (content: str | list[parts]) each member reports; a check that ran beats "wrong type"
+    first = next((e for e in errors if e.get("type") == "value_error"), errors[0] if errors else {})
     param = _param_name(first.get("loc", ()))
     if first.get("type") == "json_invalid":
         return APIError(400, "the request body is not valid JSON: " + first.get("msg", ""), code="invalid_json").response()

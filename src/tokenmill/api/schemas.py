@@ -11,6 +11,21 @@ from tokenmill.engine.params import SamplingParams
 NonNegInt = Annotated[int, Field(ge=0)]
 
 
+def readable_text(value: Any) -> Any:
+    """The value, if each string in it (itself, or the items of a list) is valid Unicode. JSON may escape
+    half of a surrogate pair alone ("\\ud83d"), and no tokenizer can read that text."""
+    for text in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
+        if not isinstance(text, str):
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"the text holds an unpaired surrogate {text[exc.start]!r} at character {exc.start}: "
+                             "send valid Unicode (a character beyond U+FFFF is escaped as a pair, "
+                             "e.g. \\ud83d\\ude00)") from None
+    return value
+
+
 class StreamOptions(BaseModel):
     include_usage: bool = False
 
@@ -43,7 +58,7 @@ class SamplingFields(BaseModel):
     @field_validator("stop")
     @classmethod
     def _stop_strings(cls, v: str | list[str] | None) -> list[str]:
-        stops = [v] if isinstance(v, str) else list(v or [])
+        stops = readable_text([v] if isinstance(v, str) else list(v or []))
         if len(stops) > 16:
             raise ValueError("at most 16 stop strings")
         if any(s == "" for s in stops):
@@ -67,12 +82,16 @@ class ContentPart(BaseModel):
     type: Literal["text"]
     text: str
 
+    _readable = field_validator("text")(readable_text)
+
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
+
+    _readable = field_validator("content", "name")(readable_text)
 
     def as_template_input(self) -> dict[str, Any]:
         content = self.content
@@ -107,6 +126,8 @@ class CompletionRequest(SamplingFields):
     suffix: str | None = None
     best_of: Annotated[int, Field(ge=1, le=1)] | None = None
 
+    _readable = field_validator("prompt", "suffix")(readable_text)
+
     @property
     def requested_max_tokens(self) -> int | None:
         return self.max_tokens
@@ -122,3 +143,5 @@ class ModerationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: str | Annotated[list[str], Field(min_length=1, max_length=64)]
     model: str | None = None
+
+    _readable = field_validator("input")(readable_text)

@@ -77,7 +77,11 @@ class Int8Encoder:
 
     def token_ids(self, text: str) -> list[int]:
         """BOS, the text's pieces (an unknown id per unknown character), EOS."""
-        ids = self.tokenizer.encode(text)
+        try:
+            ids = self.tokenizer.encode(text)
+        except RuntimeError:  # half of a surrogate pair (an upstream's output may hold one) cannot reach C++
+            text = text.encode("utf-8", "replace").decode("utf-8")
+            ids = self.tokenizer.encode(text)
         if self.unknown in ids:
             pieces = self.tokenizer.encode(text, out_type=str)
             ids = [j for i, piece in zip(ids, pieces)
