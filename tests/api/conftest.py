@@ -190,6 +190,18 @@ def spawn_server(tmp_path_factory) -> Iterator[Callable[..., Server]]:
 
 
 @pytest.fixture(scope="session")
+def spawn_catalogue(spawn_server, tmp_path_factory) -> Callable[..., Server]:
+    """spawn_catalogue(yaml_text, *flags): a server started with --config on a file holding this catalogue."""
+
+    def spawn(text: str, *flags: str) -> Server:
+        config = tmp_path_factory.mktemp("catalogue") / "tokenmill.yaml"
+        config.write_text(text, encoding="utf-8")
+        return spawn_server("--config", str(config), *flags)
+
+    return spawn
+
+
+@pytest.fixture(scope="session")
 def server(spawn_server) -> Iterator[Server]:
     """The shared server: 64 sequences per step, a small KV cache and a 256-token context."""
     server = spawn_server("--max-num-seqs", "64", "--kv-cache-memory", "256MiB", "--max-model-len", str(MAX_MODEL_LEN))

@@ -28,10 +28,8 @@ HEADERS = {"authorization": f"Bearer {OPERATOR}"}
 
 
 @pytest.fixture(scope="module")
-def base_server(spawn_server, tmp_path_factory):
-    config = tmp_path_factory.mktemp("base") / "tokenmill.yaml"
-    config.write_text(CONFIG)
-    server = spawn_server("--config", str(config), "--api-key", OPERATOR)
+def base_server(spawn_catalogue):
+    server = spawn_catalogue(CONFIG, "--api-key", OPERATOR)
     yield server
     server.stop()
 

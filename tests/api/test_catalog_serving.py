@@ -31,10 +31,8 @@ models:
 
 
 @pytest.fixture(scope="module")
-def catalogue_server(spawn_server, tmp_path_factory):
-    config = tmp_path_factory.mktemp("catalogue") / "tokenmill.yaml"
-    config.write_text(CONFIG)
-    server = spawn_server("--config", str(config), "--api-key", OPERATOR)
+def catalogue_server(spawn_catalogue):
+    server = spawn_catalogue(CONFIG, "--api-key", OPERATOR)
     yield server
     server.stop()
 

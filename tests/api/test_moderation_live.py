@@ -161,17 +161,15 @@ def test_a_server_without_moderation_says_so(server):
     assert r.status_code == 404 and "--moderation" in r.json()["error"]["message"]
 
 
-def test_prompts_for_an_upstream_model_are_moderated_and_token_ids_refused(spawn_server, tmp_path):
+def test_prompts_for_an_upstream_model_are_moderated_and_token_ids_refused(spawn_catalogue):
     """An upstream model's tokenizer is not ours, so token ids cannot be checked: they are refused with a
     400 that says to send text; text prompts are checked here before the upstream is ever called."""
-    config = tmp_path / "upstream.yaml"
-    config.write_text("models:\n"
-                      f"  - name: here\n    source: {MODEL}\n    kv_cache_memory: 64MiB\n"
-                      "  - name: elsewhere\n"
-                      "    upstream: {base_url: \"http://127.0.0.1:9/v1\", model: nothing}\n"
-                      "moderation:\n"
-                      "  default: {lists: [global]}\n", encoding="utf-8")
-    server = spawn_server("--config", str(config), "--api-key", ADMIN)
+    server = spawn_catalogue("models:\n"
+                             f"  - name: here\n    source: {MODEL}\n    kv_cache_memory: 64MiB\n"
+                             "  - name: elsewhere\n"
+                             "    upstream: {base_url: \"http://127.0.0.1:9/v1\", model: nothing}\n"
+                             "moderation:\n"
+                             "  default: {lists: [global]}\n", "--api-key", ADMIN)
     try:
         headers = {"Authorization": f"Bearer {ADMIN}"}
 

@@ -22,10 +22,9 @@ def routing_db(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def routed_server(spawn_server, tmp_path_factory, routing_db):
+def routed_server(spawn_catalogue, routing_db):
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there: every request to it fails at once
-    config = tmp_path_factory.mktemp("routing") / "tokenmill.yaml"
-    config.write_text(f"""
+    server = spawn_catalogue(f"""
 models:
   - name: chat-model
     source: smollm2-135m-instruct
@@ -45,8 +44,7 @@ models:
     upstream: {{base_url: "{dead}", model: nothing}}
     prices: {{input: 0.01, output: 0.01}}
     quality: {{math: 0.95}}
-""")
-    server = spawn_server("--config", str(config), "--api-key", OPERATOR, "--database", routing_db)
+""", "--api-key", OPERATOR, "--database", routing_db)
     yield server
     server.stop()
 

@@ -22,9 +22,8 @@ def upstream(spawn_server):
 
 
 @pytest.fixture(scope="module")
-def proxy(spawn_server, upstream, tmp_path_factory):
-    config = tmp_path_factory.mktemp("upstream") / "tokenmill.yaml"
-    config.write_text(f"""
+def proxy(spawn_catalogue, upstream):
+    catalogue = f"""
 models:
   - name: local
     source: smollm2-135m-instruct
@@ -39,10 +38,10 @@ models:
     upstream: {{base_url: "{upstream.base_url}/v1", model: smollm2-135m-instruct, api_key_env: TM_TEST_UNSET_KEY}}
   - name: remote-badkey
     upstream: {{base_url: "{upstream.base_url}/v1", model: smollm2-135m-instruct, api_key_env: TM_TEST_BAD_KEY}}
-""")
+"""
     os.environ.update(TM_TEST_UPSTREAM_KEY=UPSTREAM_KEY, TM_TEST_BAD_KEY="not-the-key")
     try:
-        server = spawn_server("--config", str(config), "--api-key", OPERATOR)
+        server = spawn_catalogue(catalogue, "--api-key", OPERATOR)
     finally:
         os.environ.pop("TM_TEST_UPSTREAM_KEY")
         os.environ.pop("TM_TEST_BAD_KEY")

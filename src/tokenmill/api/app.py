@@ -249,11 +249,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
             turns = (m.as_template_input() for m in body.messages)
             return "\n".join(t["content"] for t in turns if t["role"] != "system")
         prompt = body.prompt
-        if isinstance(prompt, list) and prompt and isinstance(prompt[0], str):
-            return "\n".join(prompt)
-        if isinstance(prompt, str):
-            return prompt
-        return served.tokenizer.decode(prompt_ids) if served is not None and prompt_ids else ""
+        if _token_id_prompt(prompt):
+            return served.tokenizer.decode(prompt_ids) if served is not None and prompt_ids else ""
+        return prompt if isinstance(prompt, str) else "\n".join(prompt)
 
     async def _moderate_prompt(text: str, account: Account, prompt_tokens: int, request: Request) -> None:
         """The moderate-prompt stage: a refused prompt gets a 400 and never reaches an engine."""

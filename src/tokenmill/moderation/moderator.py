@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tokenmill.moderation.config import BUILTIN, ModerationConfig, Policy
-from tokenmill.moderation.lexicon import Lexicon, TermList, default_allow, default_lists, strict_lists
+from tokenmill.moderation.lexicon import Lexicon, Match, TermList, default_allow, default_lists, strict_lists
 from tokenmill.moderation.categories import CATEGORIES
 from tokenmill.moderation.verdict import TermHit, Verdict, VerdictBuilder
 
@@ -36,9 +37,11 @@ class Screen:
         return VerdictBuilder(self.thresholds, self.checked)
 
     def hits(self, text: str) -> list[TermHit]:
-        if self.lexicon is None:
-            return []
-        return [TermHit(m.term, self.categories[m.list_name], m.start, m.end) for m in self.lexicon.find(text)]
+        return self.term_hits(self.lexicon.find(text)) if self.lexicon is not None else []
+
+    def term_hits(self, matches: Iterable[Match]) -> list[TermHit]:
+        """Lexicon matches as verdict hits, each with the category of its list."""
+        return [TermHit(m.term, self.categories[m.list_name], m.start, m.end) for m in matches]
 
 
 class Moderator:
@@ -67,22 +70,19 @@ class Moderator:
                 loaded.setdefault(source.name, []).append(part)
                 categories[part.name] = source.category or BUILTIN_CATEGORIES[part.name]
         allow = [*default_allow().terms, *(t for path in self.config.allowlists for t in TermList.from_file(path).terms)]
+        from tokenmill.moderation.semantic import DEFAULT_THRESHOLDS, WEIGHTS, load_weights
+
+        trained = load_weights(WEIGHTS).thresholds if self.use_semantic else DEFAULT_THRESHOLDS
         compiled: dict[tuple[str, ...], Lexicon] = {}
         screens: dict[str | None, Screen] = {}
         for tenant, policy in [(None, self.config.default), *self.config.tenants.items()]:
             key = tuple(sorted(policy.lists))
             if key not in compiled:
                 compiled[key] = Lexicon([part for name in key for part in loaded[name]], allow)
-            screens[tenant] = self._screen(policy, compiled[key] if key else None, categories)
+            screens[tenant] = Screen(policy, compiled[key] if key else None, categories,
+                                     {**trained, **policy.thresholds}, frozenset(CATEGORIES) - policy.disabled)
         self._screens = screens
         return {name: sum(len(p.terms) for p in parts) for name, parts in loaded.items()}
-
-    def _screen(self, policy: Policy, lexicon: Lexicon | None, categories: dict[str, str]) -> Screen:
-        from tokenmill.moderation.semantic import DEFAULT_THRESHOLDS, WEIGHTS, load_weights
-
-        trained = load_weights(WEIGHTS).thresholds if self.use_semantic else DEFAULT_THRESHOLDS
-        thresholds = {**trained, **policy.thresholds}
-        return Screen(policy, lexicon, categories, thresholds, frozenset(CATEGORIES) - policy.disabled)
 
     def load(self) -> None:
         """Load the classifier now (the server does this at start, so no request waits for it)."""
@@ -108,20 +108,26 @@ class Moderator:
     def scores(self, texts: list[str]) -> list[dict[str, float]]:
         return self._semantic().score(texts)
 
+    def classifies(self, screen: Screen) -> bool:
+        """Whether the classifier applies under this screen's policy (and on this server)."""
+        return self.use_semantic and screen.policy.semantic
+
     def check(self, text: str, screen: Screen) -> Verdict:
         """Terms and, where the policy wants it, the classifier (which reads a long text sentence by sentence)."""
-        builder = screen.builder()
-        builder.add_matches(screen.hits(text))
-        if self.use_semantic and screen.policy.semantic and text.strip():
-            builder.add_scores(self.scores([text])[0])
-        return builder.verdict()
+        scores = self.scores([text])[0] if self.classifies(screen) and text.strip() else None
+        return self._verdict(text, screen, scores)
 
     async def check_async(self, text: str, screen: Screen) -> Verdict:
         """check() with the classifier on the moderation thread."""
+        scores = (await self.score_async([text]))[0] if self.classifies(screen) and text.strip() else None
+        return self._verdict(text, screen, scores)
+
+    @staticmethod
+    def _verdict(text: str, screen: Screen, scores: dict[str, float] | None) -> Verdict:
         builder = screen.builder()
         builder.add_matches(screen.hits(text))
-        if self.use_semantic and screen.policy.semantic and text.strip():
-            builder.add_scores((await self.score_async([text]))[0])
+        if scores is not None:
+            builder.add_scores(scores)
         return builder.verdict()
 
     def score_async(self, texts: list[str]) -> asyncio.Future:

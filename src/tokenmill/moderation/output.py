@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tokenmill.moderation.moderator import Moderator, Screen
 from tokenmill.moderation.scanner import StreamScanner
-from tokenmill.moderation.verdict import TermHit, Verdict, VerdictBuilder
+from tokenmill.moderation.verdict import Verdict, VerdictBuilder
 
 WINDOW_OVERLAP = 200  # characters each window re-reads of the one before, so no sentence falls between two
 
@@ -44,7 +44,7 @@ class OutputCheck:
 
     @property
     def semantic(self) -> bool:
-        return self.moderator.use_semantic and self.screen.policy.semantic
+        return self.moderator.classifies(self.screen)
 
     async def release(self, text: str, last: bool) -> Screened:
         """feed() the next piece and, when it is the last, finish(): what may be sent on, and whether to stop."""
@@ -96,8 +96,7 @@ class OutputCheck:
 
     def _after_scan(self, step) -> Screened:
         if step.matches:
-            self.builder.add_matches([TermHit(m.term, self.screen.categories[m.list_name], m.start, m.end)
-                                      for m in step.matches])
+            self.builder.add_matches(self.screen.term_hits(step.matches))
         if step.blocked:
             return Screened(step.text, self.builder.verdict())
         return Screened(step.text)
