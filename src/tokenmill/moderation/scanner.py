@@ -125,8 +125,9 @@ class StreamScanner:
         loose, may = (None, True) if final else self.lexicon.quick_check(buf)
         hold = self._loose_hold(loose, n) if loose is not None and not may else None
         keep_from = open_from = base + n
+        settled = n if final else _settled(buf)  # the same for every reading
         for r, nz in enumerate(readings(buf, first=self._first)):  # each reading decided on its own
-            held, opened = self._decide(nz, r, n, final, decided)
+            held, opened = self._decide(nz, r, n, final, settled, decided)
             keep_from, open_from = min(keep_from, base + held), min(open_from, base + opened)
         if hold is not None and hold > n - QUICK_HOLD_LIMIT:  # no term in the window, a short tail
             keep_from = base + hold
@@ -153,17 +154,18 @@ class StreamScanner:
         self._trim(min(keep_from, open_from))
         return ScanStep(text, new, False)
 
-    def _decide(self, nz: Normalized, reading: int, n: int, final: bool, decided: list[_Hit]) -> tuple[int, int]:
+    def _decide(self, nz: Normalized, reading: int, n: int, final: bool, settled_at: int,
+                decided: list[_Hit]) -> tuple[int, int]:
         """Add the hits of one reading that later text can no longer change; return where to keep the text
         from (for the hits and allowlisted phrases still to decide) and where the client's text must stop
-        (the first letter where a term may still begin, or an undecided hit starts)."""
+        (the first letter where a term may still begin, or an undecided hit starts). settled_at: how much of
+        the buffer no later character can re-read (_settled)."""
         lex = self.lexicon
         runs = len(nz.text)
         fixed, closed = (runs, True) if final else _fixed_runs(nz, n - UNSETTLED)
         hits = lex.hits(nz, reading) if runs else []
         # the client's text: held from the first letter where a term may still begin, counted over the
-        # characters no later one can re-read (most text: all but the last; see _settled)
-        settled_at = _settled(self._buf)
+        # characters no later one can re-read (see _settled)
         # where every character is settled, the last run is read as it will stay (a repeat only lengthens it)
         known = runs if settled_at >= n else _fixed_runs(nz, settled_at)[0]
         open_run = runs if closed else _first_open_run(nz.text, known, lex)

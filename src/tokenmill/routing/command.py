@@ -52,8 +52,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _route(args: argparse.Namespace) -> int:
     from tokenmill.catalog.load import load_catalog
-    from tokenmill.gateway.upstream import estimated_tokens
     from tokenmill.routing.classifier import ScenarioClassifier
+    from tokenmill.routing.evaluation import estimated_request_tokens
     from tokenmill.routing.policy import NoRoute, choose
     from tokenmill.routing.request_text import RequestText, request_text
     from tokenmill.routing.router import ROUTING_MAX_TOKENS, catalogue_candidates
@@ -72,8 +72,7 @@ def _route(args: argparse.Namespace) -> int:
         result = classifier.classify(request)
         route = None
         if candidates:
-            tokens = estimated_tokens(len(request.last) + len(request.context))
-            route = choose(args.route, result.scenario, candidates, tokens,
+            route = choose(args.route, result.scenario, candidates, estimated_request_tokens(request),
                            int(item.get("max_tokens") or ROUTING_MAX_TOKENS), args.floor)
         ms = (time.perf_counter() - started) * 1000
         out: dict = {"scenario": result.scenario}

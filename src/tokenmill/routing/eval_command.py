@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 from tokenmill.catalog.entry import SCENARIOS
-from tokenmill.routing.evaluation import CostReport, accuracy, class_scores, confusion, percentile, routing_cost
+from tokenmill.routing.evaluation import (CostReport, accuracy, class_scores, confusion, estimated_request_tokens,
+                                          percentile, routing_cost)
 
 
 def run_eval(path: Path, config: str | None, route: str, floor: float, as_json: bool) -> int:
     """Measure and print; 2 (and a message on stderr) for a bad file or catalogue."""
     from tokenmill.catalog.load import load_catalog
-    from tokenmill.gateway.upstream import estimated_tokens
     from tokenmill.routing.classifier import ScenarioClassifier
     from tokenmill.routing.dataset import read_labelled
     from tokenmill.routing.policy import NoRoute, choose
@@ -41,9 +41,9 @@ def run_eval(path: Path, config: str | None, route: str, floor: float, as_json: 
         started = time.perf_counter()
         scenario = classifier.classify(item.request).scenario
         if candidates:
-            tokens = estimated_tokens(len(item.request.last) + len(item.request.context))
             try:
-                choose(route, scenario, candidates, tokens, item.max_tokens or ROUTING_MAX_TOKENS, floor)
+                choose(route, scenario, candidates, estimated_request_tokens(item.request),
+                       item.max_tokens or ROUTING_MAX_TOKENS, floor)
             except NoRoute:
                 pass  # counted as unroutable in the cost report
         latencies.append((time.perf_counter() - started) * 1000)

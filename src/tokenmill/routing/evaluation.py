@@ -94,6 +94,12 @@ class CostReport:
         return self.routed_quality / self.strongest_quality if self.strongest_quality else 0.0
 
 
+def estimated_request_tokens(request: RequestText) -> int:
+    """The prompt tokens the policy's context check assumes for a request known only by its text (the offline
+    tools have no tokenizer): the generous estimate upstream requests get."""
+    return estimated_tokens(len(request.last) + len(request.context))
+
+
 def routing_cost(entries: Sequence[ModelEntry], requests: Sequence[RequestText], scenarios: Sequence[str],
                  labels: Sequence[str], max_tokens: Sequence[int], route: str = "auto",
                  floor: float = DEFAULT_FLOOR) -> CostReport:
@@ -102,7 +108,7 @@ def routing_cost(entries: Sequence[ModelEntry], requests: Sequence[RequestText],
     strongest = strongest_model(entries)
     report = CostReport(strongest.name, route, floor)
     for request, scenario, label, limit in zip(requests, scenarios, labels, max_tokens, strict=True):
-        tokens = estimated_tokens(len(request.last) + len(request.context))
+        tokens = estimated_request_tokens(request)
         try:
             model = choose(route, scenario, candidates, tokens, limit, floor).model
         except NoRoute:
