@@ -38,3 +38,15 @@ def test_bad_flag_values_are_refused_with_the_flag_named(tmp_path):
     assert r.returncode != 0 and "--max-queued-requests" in r.stderr
     r = serve("--port", "70000", home=str(tmp_path))
     assert r.returncode != 0 and "--port" in r.stderr
+
+
+def test_enforce_eager_reaches_the_engine_config():
+    from tokenmill.api.serve_command import _model_from_flags
+    from tokenmill.cli import _build_parser
+
+    parser = _build_parser()
+    default = _model_from_flags(parser.parse_args(["serve"]))
+    eager = _model_from_flags(parser.parse_args(["serve", "--enforce-eager"]))
+    assert default.cuda_graphs and not eager.cuda_graphs
+    eager.path = "model.gguf"
+    assert eager.engine_config().cuda_graphs is False

@@ -16,6 +16,7 @@ models:
     quantization: w8a8
     kv_cache_memory: 256MiB
     context_length: 1024
+    cuda_graphs: false
     prices: {input: 0.05, cached_input: 0.01, output: "0.10"}
     quality: {chat: 0.4, general: 0.3, code: 0.1}
   - name: big-upstream
@@ -37,6 +38,7 @@ def test_a_catalogue_reads_every_field(tmp_path):
     assert (local.prices.input_micros_per_m, local.prices.cached_input_micros_per_m,
             local.prices.output_micros_per_m) == (50_000, 10_000, 100_000)
     assert local.quality == {"chat": 0.4, "general": 0.3, "code": 0.1}
+    assert not local.cuda_graphs and upstream.cuda_graphs  # on by default
     assert upstream.upstream == Upstream("https://api.example.com/v1", "some-model", "EXAMPLE_KEY")
     assert not upstream.self_hosted and upstream.replicas == 1 and upstream.prices.free
 
@@ -59,6 +61,7 @@ def test_a_catalogue_reads_every_field(tmp_path):
     ("models:\n  - name: a\n    source: x\n    kv_cache_memory: lots", "kv_cache_memory: 'lots' is not a size"),
     ("models:\n  - name: a\n    source: x\n    replicas: 0", "replicas must be a whole number of at least 1"),
     ("models:\n  - name: a\n    source: x\n    quantization: int3", "quantization 'int3' is not one of"),
+    ("models:\n  - name: a\n    source: x\n    cuda_graphs: 'no'", "model 'a': cuda_graphs must be true or false"),
     ("models:\n  - name: a\n    upstream: {base_url: 'ftp://h', model: m}", "must start with http:// or https://"),
     ("models:\n  - name: a\n    upstream: {base_url: 'http://h/v1'}", "upstream.model must be a non-empty string"),
     ("models: [\n", "is not valid YAML"),

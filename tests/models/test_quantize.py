@@ -86,7 +86,7 @@ def test_w8a8_model_keeps_perplexity_within_8_percent_of_float32(model_path):
 
 
 def test_w8a8_engine_answers_and_batching_leaves_greedy_output_unchanged(model_path):
-    engine = LLMEngine(EngineConfig(model_path=str(model_path), dtype="float32", quantization="w8a8",
+    engine = LLMEngine(EngineConfig(model_path=str(model_path), device="cpu", dtype="float32", quantization="w8a8",
                                     kv_cache_bytes=64 * 1024**2))
     tok = engine.tokenizer
     questions = ["What is the capital of France?", "请问中国的首都是哪里？", "Write a haiku about the sea.",

@@ -40,6 +40,8 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replicas", type=int, default=None, help="engine processes for this model (default 1)")
     p.add_argument("--threads", type=int, default=None, help="PyTorch threads per engine (default: PyTorch's choice)")
     p.add_argument("--no-prefix-caching", action="store_true", default=None, help="turn automatic prefix caching off")
+    p.add_argument("--enforce-eager", action="store_true", default=None,
+                   help="on a GPU, run every step eagerly instead of replaying decode steps as CUDA graphs")
     p.add_argument("--price-input", default=None, help="price per million prompt tokens, in currency units (default 0)")
     p.add_argument("--price-cached-input", default=None, help="price per million cached prompt tokens (default: --price-input)")
     p.add_argument("--price-output", default=None, help="price per million completion tokens, in currency units (default 0)")
@@ -63,7 +65,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
 # flags that describe the one model served without --config
 _MODEL_FLAGS = ("model", "served_model_name", "device", "dtype", "quantization", "kv_cache_dtype", "kv_cache_memory",
                 "block_size", "max_num_seqs", "max_num_batched_tokens", "max_model_len", "replicas", "threads",
-                "no_prefix_caching", "price_input", "price_cached_input", "price_output")
+                "no_prefix_caching", "enforce_eager", "price_input", "price_cached_input", "price_output")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
@@ -115,6 +117,7 @@ def _model_from_flags(args: argparse.Namespace) -> ModelEntry:
     if args.kv_cache_memory is not None:
         entry.kv_cache_bytes = parse_bytes(args.kv_cache_memory)
     entry.prefix_caching = not args.no_prefix_caching
+    entry.cuda_graphs = not args.enforce_eager
     entry.prices = Prices.parse(args.price_input or "0", args.price_cached_input, args.price_output or "0")
     return entry
 

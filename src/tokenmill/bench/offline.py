@@ -44,6 +44,7 @@ class OfflineConfig:
     threads: int = 0  # 0: PyTorch's default
     kv_cache_mib: int = DEFAULT_KV_CACHE_MIB  # tokenmill only
     max_num_batched_tokens: int = DEFAULT_STEP_TOKENS  # tokenmill only
+    enforce_eager: bool = False  # tokenmill on a GPU: no CUDA graphs
 
 
 @dataclass(slots=True)
@@ -125,7 +126,7 @@ def _run_tokenmill(cfg: OfflineConfig, path: Path) -> tuple[float, int, torch.de
     engine = LLMEngine(EngineConfig(model_path=str(path), device=cfg.device, dtype=cfg.dtype, quantization=cfg.quantization,
                                     num_threads=cfg.threads, kv_cache_bytes=cfg.kv_cache_mib << 20,
                                     max_num_seqs=max(128, cfg.batch),
-                                    max_num_batched_tokens=cfg.max_num_batched_tokens))
+                                    max_num_batched_tokens=cfg.max_num_batched_tokens, cuda_graphs=not cfg.enforce_eager))
 
     def run(prompts: list[list[int]], max_tokens: int, tag: str) -> tuple[float, int]:
         params = SamplingParams(max_tokens=max_tokens, ignore_eos=True, temperature=0.0)
@@ -221,14 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kv-cache-mib", type=int, default=DEFAULT_KV_CACHE_MIB, help="tokenmill KV cache size")
     p.add_argument("--max-num-batched-tokens", type=int, default=DEFAULT_STEP_TOKENS,
                    help="tokenmill token budget of one step")
+    p.add_argument("--enforce-eager", action="store_true", help="tokenmill on a GPU: run every step eagerly, no CUDA graphs")
     p.add_argument("--roofline", action="store_true", help="also measure bandwidth and the batch-1 decode bound")
     p.add_argument("--json", default=None, help="write every figure and the configuration to this file")
     a = p.parse_args(argv)
     cfg = OfflineConfig(a.engine, a.model, a.batch, a.input_tokens, a.output_tokens, a.device, a.dtype,
-                        a.quantization, a.threads, a.kv_cache_mib, a.max_num_batched_tokens)
+                        a.quantization, a.threads, a.kv_cache_mib, a.max_num_batched_tokens, a.enforce_eager)
     r = run_offline(cfg, a.roofline)
     quantized = "" if cfg.quantization == "none" else f" {cfg.quantization}"
-    print(f"{cfg.engine:>9} {r.env['device_name']} {r.env['dtype']}{quantized}: batch {cfg.batch} x {cfg.input_tokens} in / "
+    eager = " eager" if cfg.enforce_eager else ""
+    print(f"{cfg.engine:>9} {r.env['device_name']} {r.env['dtype']}{quantized}{eager}: batch {cfg.batch} x {cfg.input_tokens} in / "
           f"{cfg.output_tokens} out: {r.output_tok_per_s:9.1f} out tok/s {r.total_tok_per_s:9.1f} total tok/s "
           f"wall {r.wall_s:7.2f} s", flush=True)
     if r.roofline:

@@ -37,6 +37,7 @@ class ModelEntry:
     max_num_batched_tokens: int = 512
     threads: int = 0
     prefix_caching: bool = True
+    cuda_graphs: bool = True
     prices: Prices = field(default_factory=Prices)
     quality: dict[str, float] = field(default_factory=dict)  # per scenario, 0..1, for routing
     path: str = ""  # the local model file or directory, once source is resolved (pulled if built-in)
@@ -59,4 +60,4 @@ class ModelEntry:
                             kv_cache_bytes=self.kv_cache_bytes, block_size=self.block_size,
                             max_num_seqs=self.max_num_seqs, max_num_batched_tokens=self.max_num_batched_tokens,
                             max_model_len=self.context_length, enable_prefix_caching=self.prefix_caching,
-                            num_threads=self.threads)
+                            cuda_graphs=self.cuda_graphs, num_threads=self.threads)

@@ -32,7 +32,7 @@ RESERVED_NAMES = re.compile(r"^auto(:.*)?$")  # "auto" and "auto:*" belong to th
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 _MODEL_KEYS = {"name", "aliases", "source", "upstream", "replicas", "device", "dtype", "quantization",
                "kv_cache_dtype", "kv_cache_memory", "block_size", "context_length", "max_num_seqs", "max_num_batched_tokens", "threads",
-               "prefix_caching", "prices", "quality"}
+               "prefix_caching", "cuda_graphs", "prices", "quality"}
 _UPSTREAM_KEYS = {"base_url", "model", "api_key_env"}
 _PRICE_KEYS = {"input", "cached_input", "output"}
 
@@ -110,13 +110,18 @@ def _entry(item: Any, index: int) -> ModelEntry:
     entry.max_num_seqs = _int(item, "max_num_seqs", entry.max_num_seqs, where, minimum=1)
     entry.max_num_batched_tokens = _int(item, "max_num_batched_tokens", entry.max_num_batched_tokens, where, minimum=1)
     entry.threads = _int(item, "threads", entry.threads, where, minimum=0)
-    prefix_caching = item.get("prefix_caching", True)
-    if not isinstance(prefix_caching, bool):
-        raise CatalogError(f"{where}: prefix_caching must be true or false")
-    entry.prefix_caching = prefix_caching
+    entry.prefix_caching = _bool(item, "prefix_caching", entry.prefix_caching, where)
+    entry.cuda_graphs = _bool(item, "cuda_graphs", entry.cuda_graphs, where)
     entry.prices = _prices(item.get("prices", {}), where)
     entry.quality = _quality(item.get("quality", {}), where)
     return entry
+
+
+def _bool(item: dict, key: str, default: bool, where: str) -> bool:
+    value = item.get(key, default)
+    if not isinstance(value, bool):
+        raise CatalogError(f"{where}: {key} must be true or false")
+    return value
 
 
 def _name(value: Any, what: str) -> str:

@@ -21,5 +21,6 @@ class EngineConfig:
     max_num_batched_tokens: int = 512
     max_model_len: int = 0  # 0: the model's own context length
     enable_prefix_caching: bool = True
+    cuda_graphs: bool = True  # on a GPU, replay decode steps as CUDA graphs (False: always eager)
     num_threads: int = 0  # 0: leave PyTorch's default
     seed: int = 0

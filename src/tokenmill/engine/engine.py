@@ -62,7 +62,8 @@ class LLMEngine:
                                  self.num_blocks * config.block_size)
         self.block_manager = BlockManager(self.num_blocks, config.block_size, config.enable_prefix_caching)
         self.scheduler = Scheduler(SchedulerConfig(config.max_num_seqs, config.max_num_batched_tokens), self.block_manager)
-        self.runner = ModelRunner(self.model, self.num_blocks, config.block_size, self.device, self.kv_dtype)
+        self.runner = ModelRunner(self.model, self.num_blocks, config.block_size, self.device, self.kv_dtype,
+                                  config.cuda_graphs, config.max_num_seqs)
         self.seqs: dict[str, Sequence] = {}
         self.num_preemptions = 0
         self.last_step_s = 0.0

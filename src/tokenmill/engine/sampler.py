@@ -16,6 +16,12 @@ class SampleResult:
     logprobs: list[Logprob | None]
 
 
+def needs_cpu(seqs: list[Sequence]) -> bool:
+    """Whether drawing for seqs needs more than an argmax: logits on a GPU then go to the CPU first
+    (per-request generators live there); plain greedy rows take only their argmax off the GPU."""
+    return any(not s.params.greedy or s.params.has_penalties or s.params.logprobs is not None for s in seqs)
+
+
 def sample(logits: torch.Tensor, seqs: list[Sequence]) -> SampleResult:
     """logits [B, V] float32 for seqs; penalties, temperature, top-k/p, min-p, then a draw."""
     raw_logprobs = torch.log_softmax(logits, dim=-1) if any(s.params.logprobs is not None for s in seqs) else None

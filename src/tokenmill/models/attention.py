@@ -44,6 +44,16 @@ class KVCache:
         return sum(t.numel() * t.element_size() for t in self.k + self.v)
 
 
+def decode_slots(block_tables: list[list[int]], lengths: list[int], block_size: int, width: int,
+                 pad_block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For decoding rows: the cache slots of each row's blocks [B, width * block_size], tables padded
+    with pad_block, and the mask [B, 1, 1, width * block_size] of the keys each row really has."""
+    table = torch.tensor([t + [pad_block] * (width - len(t)) for t in block_tables], dtype=torch.long)
+    slots = (table.unsqueeze(-1) * block_size + torch.arange(block_size)).view(len(block_tables), -1)
+    mask = torch.arange(slots.shape[1]).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+    return slots, mask.view(len(block_tables), 1, 1, -1)
+
+
 def gather_slots(cache: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
     """cache[slots] for a slot index tensor of any shape; index_select is ~10x faster than advanced
     indexing here (BENCHMARKS.md: 0.16 ms against 1.9 ms for 64 x 176 slots)."""

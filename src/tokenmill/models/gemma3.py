@@ -98,6 +98,8 @@ class Gemma3Body(nn.Module):
 class Gemma3ForCausalLM(nn.Module):
     """Same interface as LlamaForCausalLM: the engine runs either."""
 
+    decode_graphs_safe = False  # the sliding-window layers size their gather from positions read on the host
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config

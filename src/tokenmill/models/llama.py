@@ -100,6 +100,8 @@ class LlamaBody(nn.Module):
 class LlamaForCausalLM(nn.Module):
     """Weights are named as in HF checkpoints, so safetensors load directly."""
 
+    decode_graphs_safe = True  # a decode step never reads a tensor on the host, so it can be a CUDA graph
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
