@@ -12,6 +12,7 @@ import pytest
 UPSTREAM_KEY = "upstream-secret"
 OPERATOR = "proxy-operator"
 ASK = [{"role": "user", "content": "Name three colours of the rainbow."}]
+STORY = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,9 @@ def upstream(spawn_server):
 
 
 @pytest.fixture(scope="module")
-def proxy(spawn_catalogue, upstream):
+def proxy(spawn_catalogue, upstream, tmp_path_factory):
+    terms = tmp_path_factory.mktemp("terms") / "story.txt"
+    terms.write_text("Jameson\n", encoding="utf-8")  # a name in SmolLM2's greedy answer to STORY
     catalogue = f"""
 models:
   - name: local
@@ -38,6 +41,10 @@ models:
     upstream: {{base_url: "{upstream.base_url}/v1", model: smollm2-135m-instruct, api_key_env: TM_TEST_UNSET_KEY}}
   - name: remote-badkey
     upstream: {{base_url: "{upstream.base_url}/v1", model: smollm2-135m-instruct, api_key_env: TM_TEST_BAD_KEY}}
+moderation:
+  lists:
+    story: {{path: "{terms}", category: illicit}}
+  default: {{lists: [story], semantic: false}}
 """
     os.environ.update(TM_TEST_UPSTREAM_KEY=UPSTREAM_KEY, TM_TEST_BAD_KEY="not-the-key")
     try:
@@ -105,3 +112,20 @@ def test_a_missing_or_refused_upstream_key_is_the_operators_problem_and_says_so(
     with pytest.raises(openai.APIStatusError) as refused:
         via.chat.completions.create(model="remote-badkey", messages=ASK, max_tokens=4)
     assert refused.value.status_code == 502 and "refused this server's key" in refused.value.message
+
+
+def test_upstream_answers_are_moderated_here_streamed_or_not_and_counted(proxy, upstream):
+    # the upstream itself moderates nothing: its answer has the term, which this server's list cuts
+    direct = client(upstream.base_url, UPSTREAM_KEY).chat.completions.create(
+        model="smollm2-135m-instruct", messages=STORY, max_tokens=60, temperature=0)
+    assert "Jameson" in direct.choices[0].message.content
+    before = proxy.metrics().get('tokenmill_moderation_flagged_total{category="illicit",direction="output"}', 0)
+    via = client(proxy.base_url, OPERATOR)
+    whole = via.chat.completions.create(model="remote", messages=STORY, max_tokens=60, temperature=0)
+    assert whole.choices[0].finish_reason == "content_filter" and "Jam" not in whole.choices[0].message.content
+    chunks = list(via.chat.completions.create(model="remote", messages=STORY, max_tokens=60, temperature=0, stream=True))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == whole.choices[0].message.content
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["content_filter"]
+    after = proxy.metrics()['tokenmill_moderation_flagged_total{category="illicit",direction="output"}']
+    assert after == before + 2

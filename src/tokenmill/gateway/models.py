@@ -52,7 +52,7 @@ class ServedModels:
                 self._all.append(ServedModel(entry, tokenizer, engine, Pipeline(engine, tokenizer, metrics, max_queued,
                                                                                 accounting, model_name=entry.name)))
             else:
-                self._all.append(UpstreamModel(entry))
+                self._all.append(UpstreamModel(entry, metrics))
         self._models = [m for m in self._all if isinstance(m, ServedModel)]
         self._upstream = [m for m in self._all if isinstance(m, UpstreamModel)]
         self._by_name = {name: model for model in self._all for name in model.entry.names}

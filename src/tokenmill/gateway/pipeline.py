@@ -146,7 +146,7 @@ class Pipeline:
                     finish = "stop" if piece.stopped else out.finish_reason
                     text = piece.text + (detok.finish() if out.finish_reason and not piece.stopped else "")
                     if gen.output_check is not None:
-                        text, finish = await self._moderate(gen.output_check, text, finish)
+                        text, finish = await screen_output(gen.output_check, text, finish, self.metrics)
                     if finish:
                         outcome = finish
                         await account(outcome)
@@ -168,13 +168,16 @@ class Pipeline:
                                              usage.cached_tokens, usage.completion_tokens,
                                              seconds_since(started, first_token_s), time.perf_counter() - started)
 
-    async def _moderate(self, check: OutputCheck, text: str, finish: str | None) -> tuple[str, str | None]:
-        """The moderate-stream stage: what of this piece may be sent, and whether the filter ends the output."""
-        screened = await check.release(text, last=bool(finish))
-        if screened.blocked is not None:
-            self.metrics.observe_moderation("output", screened.blocked)
-            return screened.text, "content_filter"
-        return screened.text, finish
+
+
+async def screen_output(check: OutputCheck, text: str, finish: str | None, metrics: Metrics) -> tuple[str, str | None]:
+    """The moderate-stream stage, for our models' output and upstream answers alike: what of this piece may
+    be sent, and the finish reason (content_filter, counted in the metrics, when the filter ends the output)."""
+    screened = await check.release(text, last=bool(finish))
+    if screened.blocked is not None:
+        metrics.observe_moderation("output", screened.blocked)
+        return screened.text, "content_filter"
+    return screened.text, finish
 
 
 def seconds_since(started: float, moment: float | None) -> float | None:

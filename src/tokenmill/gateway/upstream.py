@@ -21,9 +21,10 @@ import httpx
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tokenmill.api.errors import APIError
+from tokenmill.api.metrics import Metrics
 from tokenmill.catalog.entry import ModelEntry
 from tokenmill.gateway.accounting import Account, Accounting
-from tokenmill.gateway.pipeline import seconds_since
+from tokenmill.gateway.pipeline import screen_output, seconds_since
 
 if TYPE_CHECKING:  # moderation loads only where it is configured
     from tokenmill.moderation.output import OutputCheck
@@ -59,9 +60,10 @@ class Proxied:
 
 
 class UpstreamModel:
-    def __init__(self, entry: ModelEntry) -> None:
+    def __init__(self, entry: ModelEntry, metrics: Metrics) -> None:
         assert entry.upstream is not None
         self.entry = entry
+        self.metrics = metrics
         self.upstream = entry.upstream
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
 
@@ -75,6 +77,14 @@ class UpstreamModel:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    async def _screen(self, check: OutputCheck, obj: dict, finish_reason: str | None) -> str | None:
+        """Moderate the text an answer or chunk carries, in place; returns its finish reason (the filter's, if it cut)."""
+        text, reason = await screen_output(check, _choice_text(obj) or "", finish_reason, self.metrics)
+        _set_choice_text(obj, text)
+        if reason == "content_filter":
+            obj["choices"][0]["finish_reason"] = reason
+        return reason
 
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -128,7 +138,7 @@ class UpstreamModel:
             used.take_usage(data.get("usage"))
             used.finish_reason = _finish_reason(data)
             if output_check is not None and _choice_text(data) is not None:
-                used.finish_reason = await _screen(output_check, data, used.finish_reason or "stop")
+                used.finish_reason = await self._screen(output_check, data, used.finish_reason or "stop")
             await self._settle(accounting, account, request_id, _outcome(used.finish_reason), used, started, durable=True)
             data["model"] = self.name
             return JSONResponse(data, headers=account.headers())
@@ -165,7 +175,7 @@ class UpstreamModel:
                     used.first_token_s = time.perf_counter()
                 reason = _finish_reason(chunk)
                 if output_check is not None and _choice_text(chunk) is not None:
-                    reason = await _screen(output_check, chunk, reason)
+                    reason = await self._screen(output_check, chunk, reason)
                 if choices and reason is None and not held:
                     used.completion_tokens += 1  # a running count, replaced by the upstream's usage at the end
                     yield _sse(chunk)
@@ -229,16 +239,6 @@ def _set_choice_text(obj: dict, text: str) -> None:
         holder["content"] = text
     else:
         choice["text"] = text
-
-
-async def _screen(check: OutputCheck, obj: dict, finish_reason: str | None) -> str | None:
-    """Moderate the text an answer or chunk carries, in place; returns its finish reason (the filter's, if it cut)."""
-    screened = await check.release(_choice_text(obj) or "", last=bool(finish_reason))
-    _set_choice_text(obj, screened.text)
-    if screened.blocked is not None:
-        finish_reason = "content_filter"
-        obj["choices"][0]["finish_reason"] = finish_reason
-    return finish_reason
 
 
 def _finish_reason(obj: dict) -> str | None:
