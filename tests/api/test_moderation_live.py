@@ -109,11 +109,14 @@ def test_a_refused_prompt_never_reaches_the_engine_and_is_in_the_ledger(moderate
 
 
 def test_a_tenant_with_the_mask_policy_gets_asterisks_instead(moderated):
+    masked = 'tokenmill_moderation_flagged_total{category="harassment",direction="output"}'
+    before = moderated.metrics().get(masked, 0)
     for stream in (True, False):
         text, finish, status = _chat(moderated, stream=stream, key=moderated.masked_key, max_tokens=40)
         assert status == 200 and finish == "length"
         assert "lighthouse keeper" not in text and "a ***************** named" in text
         assert "Jameson" in text  # the default's list is not this tenant's
+    assert moderated.metrics()[masked] == before + 2  # each masked answer counts once
 
 
 def test_harmful_requests_are_refused_by_meaning_and_look_alikes_are_not(moderated):

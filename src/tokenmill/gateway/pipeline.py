@@ -172,11 +172,14 @@ class Pipeline:
 
 async def screen_output(check: OutputCheck, text: str, finish: str | None, metrics: Metrics) -> tuple[str, str | None]:
     """The moderate-stream stage, for our models' output and upstream answers alike: what of this piece may
-    be sent, and the finish reason (content_filter, counted in the metrics, when the filter ends the output)."""
+    be sent, and the finish reason (content_filter when the filter ends the output). Outputs cut, and outputs
+    that ended with terms masked, count once in the metrics."""
     screened = await check.release(text, last=bool(finish))
     if screened.blocked is not None:
         metrics.observe_moderation("output", screened.blocked)
         return screened.text, "content_filter"
+    if finish:
+        metrics.observe_moderation("output", check.verdict())  # counts only what was flagged, here masked terms
     return screened.text, finish
 
 
