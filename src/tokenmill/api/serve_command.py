@@ -29,8 +29,9 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:N] (default auto)")
     p.add_argument("--dtype", default=None, help="auto, float32, bfloat16 or float16 (default auto)")
     p.add_argument("--quantization", default=None, choices=QUANTIZATIONS,
-                   help="w8a8: int8 weights and activations on the CPU (faster at many streams, perplexity a few "
-                        "percent higher; BENCHMARKS.md)")
+                   help="CPU only. w8a8: int8 weights and activations (faster at many streams, perplexity a few "
+                        "percent higher); w4a16: decoded tokens through 4-bit weights, prompts as w8a8 (faster "
+                        "at one stream, slower at many); BENCHMARKS.md")
     p.add_argument("--kv-cache-dtype", default=None, help="K/V storage: auto (float16 when computing in float32), float32, float16, bfloat16")
     p.add_argument("--kv-cache-memory", default=None, help="KV cache size, e.g. 512MiB (default) or 2GiB")
     p.add_argument("--block-size", type=int, default=None, help="tokens per KV block (default 16)")

@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output-tokens", type=int, default=128)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (hf auto: bf16 on CUDA, fp32 on CPU)")
-    p.add_argument("--quantization", default="none", choices=QUANTIZATIONS, help="tokenmill: int8 weights and activations")
+    p.add_argument("--quantization", default="none", choices=QUANTIZATIONS, help="tokenmill: w8a8 or w4a16 (models/quantize.py)")
     p.add_argument("--threads", type=int, default=0, help="PyTorch threads (default: PyTorch's choice)")
     p.add_argument("--kv-cache-mib", type=int, default=DEFAULT_KV_CACHE_MIB, help="tokenmill KV cache size")
     p.add_argument("--max-num-batched-tokens", type=int, default=DEFAULT_STEP_TOKENS,

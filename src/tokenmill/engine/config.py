@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-QUANTIZATIONS = ("none", "w8a8")  # w8a8: int8 weights and activations, CPU only (models/quantize.py)
+# CPU only (models/quantize.py): w8a8, int8 weights and activations, for throughput; w4a16, 4-bit weights
+# and bf16 activations, for one stream
+QUANTIZATIONS = ("none", "w8a8", "w4a16")
 
 
 @dataclass(slots=True)

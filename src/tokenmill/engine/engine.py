@@ -49,9 +49,9 @@ class LLMEngine:
         self.model_config = weights.config
         self.tokenizer = load_tokenizer(path)
         calibration = None
-        if config.quantization == "w8a8":
+        if config.quantization != "none":
             calibration = self.tokenizer.encode(CALIBRATION_TEXT.read_text(encoding="utf-8"))
-        self.model = build_model(weights, self.device, self.dtype, calibration)
+        self.model = build_model(weights, self.device, self.dtype, config.quantization, calibration)
         del weights
         self.eos_token_ids = set(self.tokenizer.eos_token_ids)
         mc = self.model_config

@@ -198,10 +198,10 @@ def read_weights(path: Path) -> LoadedWeights:
     raise ModelLoadError(f"{path}: expected a .gguf file or an HF-format directory")
 
 
-def build_model(weights: LoadedWeights, device: torch.device, dtype: torch.dtype,
+def build_model(weights: LoadedWeights, device: torch.device, dtype: torch.dtype, quantization: str = "none",
                 calibration_ids: list[int] | None = None) -> CausalLM:
     """Instantiate the model on device/dtype with these weights, ready for inference; empties weights.tensors.
-    With calibration_ids, its linear layers are quantized to W8A8 calibrated on those tokens."""
+    Its linear layers are quantized as asked (w8a8 calibrated on calibration_ids)."""
     with torch.device("meta"):
         model = _MODEL_CLASSES[weights.config.architecture](weights.config)
     tensors = dict(weights.tensors)
@@ -218,5 +218,5 @@ def build_model(weights: LoadedWeights, device: torch.device, dtype: torch.dtype
     tensors.clear()
     model.load_state_dict(state, strict=True, assign=True)
     del state
-    model.prepare(device, weights.rope_freqs, calibration_ids)
+    model.prepare(device, weights.rope_freqs, quantization, calibration_ids)
     return model.eval().requires_grad_(False)

@@ -17,9 +17,8 @@ from torch import nn
 
 from tokenmill.models.attention import AttentionBatch, KVCache, paged_attention, sliding_window_batch
 from tokenmill.models.config import ModelConfig
-from tokenmill.models.linear import can_pack, pack_linears
 from tokenmill.models.llama import MLP, Attention, LlamaForCausalLM
-from tokenmill.models.quantize import input_amax, quantize_linears
+from tokenmill.models.quantize import RowRoles, prepare_linears
 from tokenmill.models.rope import RotaryEmbedding, apply_rotary, inverse_frequencies
 
 SLIDING = "sliding_attention"
@@ -108,11 +107,12 @@ class Gemma3ForCausalLM(nn.Module):
         self.rotary: RotaryEmbedding | None = None  # full-attention layers
         self.rotary_local: RotaryEmbedding | None = None  # sliding-window layers
         self.embed_scale: torch.Tensor | None = None
+        self.row_roles = RowRoles()  # which rows of a step decode (read by w4a16's layers)
 
-    def prepare(self, device: torch.device, rope_freqs: torch.Tensor | None = None,
+    def prepare(self, device: torch.device, rope_freqs: torch.Tensor | None = None, quantization: str = "none",
                 calibration_ids: list[int] | None = None) -> None:
         """After loading weights: tie, fuse projections, fix the norms' scales, build both RoPE tables, then
-        quantize to W8A8 (calibrated on calibration_ids) or prepack the linear layers for the CPU."""
+        quantize the linear layers (w8a8 calibrated on calibration_ids, or w4a16) or prepack them for the CPU."""
         c = self.config
         if c.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
@@ -127,10 +127,7 @@ class Gemma3ForCausalLM(nn.Module):
         self.rotary = RotaryEmbedding(inverse_frequencies(c, rope_freqs), c.max_position_embeddings, device)
         local = replace(c, rope_theta=c.rope_local_theta or c.rope_theta, rope_scaling=None)  # scaling is global-only
         self.rotary_local = RotaryEmbedding(inverse_frequencies(local), c.max_position_embeddings, device)
-        if calibration_ids:
-            quantize_linears(self, input_amax(self, lambda: self.prefill_alone(calibration_ids)))
-        elif can_pack(device, self.lm_head.weight.dtype):
-            pack_linears(self)
+        prepare_linears(self, device, quantization, self.row_roles, lambda: self.prefill_alone(calibration_ids or []))
 
     prefill_alone = LlamaForCausalLM.prefill_alone  # the same one-off prefill over a cache of its own
 
@@ -139,6 +136,7 @@ class Gemma3ForCausalLM(nn.Module):
         """Run the step's tokens; return logits only for the rows in logits_indices."""
         assert self.rotary is not None and self.rotary_local is not None, "call prepare() after loading weights"
         c = self.config
+        self.row_roles.decode_rows = batch.num_decodes
         x = self.model.embed_tokens(input_ids) * self.embed_scale
         full_rope = self.rotary.tables(positions, x.dtype)
         local_rope = self.rotary_local.tables(positions, x.dtype)

@@ -8,8 +8,8 @@ from torch import nn
 
 from tokenmill.models.attention import AttentionBatch, KVCache, PrefillSpan, paged_attention
 from tokenmill.models.config import ModelConfig
-from tokenmill.models.linear import can_pack, fuse_linears, pack_linears
-from tokenmill.models.quantize import input_amax, quantize_linears
+from tokenmill.models.linear import fuse_linears
+from tokenmill.models.quantize import RowRoles, prepare_linears
 from tokenmill.models.rope import RotaryEmbedding, apply_rotary, inverse_frequencies
 
 
@@ -108,11 +108,12 @@ class LlamaForCausalLM(nn.Module):
         self.model = LlamaBody(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.rotary: RotaryEmbedding | None = None
+        self.row_roles = RowRoles()  # which rows of a step decode (read by w4a16's layers)
 
-    def prepare(self, device: torch.device, rope_freqs: torch.Tensor | None = None,
+    def prepare(self, device: torch.device, rope_freqs: torch.Tensor | None = None, quantization: str = "none",
                 calibration_ids: list[int] | None = None) -> None:
-        """After loading weights: tie, fuse projections, build RoPE tables, then either quantize every
-        linear layer to W8A8 (calibrated on calibration_ids) or prepack them for the CPU."""
+        """After loading weights: tie, fuse projections, build RoPE tables, then quantize the linear layers
+        (w8a8 calibrated on calibration_ids, or w4a16) or prepack them for the CPU."""
         if self.config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
         for layer in self.model.layers:
@@ -120,10 +121,7 @@ class LlamaForCausalLM(nn.Module):
             layer.mlp.fuse()
         inv_freq = inverse_frequencies(self.config, rope_freqs)
         self.rotary = RotaryEmbedding(inv_freq, self.config.max_position_embeddings, device)
-        if calibration_ids:
-            quantize_linears(self, input_amax(self, lambda: self.prefill_alone(calibration_ids)))
-        elif can_pack(device, self.lm_head.weight.dtype):
-            pack_linears(self)
+        prepare_linears(self, device, quantization, self.row_roles, lambda: self.prefill_alone(calibration_ids or []))
 
     def prefill_alone(self, token_ids: list[int], every_position: bool = False) -> torch.Tensor:
         """Logits after the last of token_ids (or after every one), run as one prefill over a cache of its own."""
@@ -141,6 +139,7 @@ class LlamaForCausalLM(nn.Module):
                 batch: AttentionBatch, logits_indices: torch.Tensor) -> torch.Tensor:
         """Run the step's tokens; return logits only for the rows in logits_indices."""
         assert self.rotary is not None, "call prepare() after loading weights"
+        self.row_roles.decode_rows = batch.num_decodes
         x = self.model.embed_tokens(input_ids)
         cos, sin = self.rotary.tables(positions, x.dtype)
         for i, layer in enumerate(self.model.layers):
