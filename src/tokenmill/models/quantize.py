@@ -50,10 +50,9 @@ class Int8Linear(nn.Module):
         weight = linear.weight.detach().float()
         smooth = (input_amax.float().clamp(min=1e-5) ** alpha
                   / weight.abs().amax(0).clamp(min=1e-5) ** (1 - alpha)).clamp(min=1e-5)
-        weight = weight * smooth
-        scale = weight.abs().amax(1).clamp(min=1e-8) / 127
+        qweight, scale = _int8_rows(weight * smooth)
         # stored [out, in] and used transposed: the layout the int8 GEMM reads fastest here
-        self.register_buffer("qweight", torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        self.register_buffer("qweight", qweight)
         self.register_buffer("weight_scale", scale)
         self.register_buffer("inv_smooth", 1.0 / smooth)
         self.bias = None if linear.bias is None else linear.bias.detach().float()
@@ -63,6 +62,12 @@ class Int8Linear(nn.Module):
         if self.bias is not None:
             y += self.bias
         return y.to(x.dtype)
+
+
+def _int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """weight [out, in] in int8 with one symmetric scale per output row: (int8 weight, float32 scales)."""
+    scale = weight.abs().amax(1).clamp(min=1e-8) / 127
+    return torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8), scale
 
 
 def int8_product(x: torch.Tensor, qweight: torch.Tensor, weight_scale: torch.Tensor) -> torch.Tensor:
@@ -131,9 +136,8 @@ class Int8WeightLinear(nn.Module):
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
-        weight = linear.weight.detach().float()
-        scale = weight.abs().amax(1).clamp(min=1e-10) / 127
-        self.register_buffer("qweight", torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        qweight, scale = _int8_rows(linear.weight.detach().float())
+        self.register_buffer("qweight", qweight)
         self.register_buffer("weight_scale", scale.to(torch.bfloat16))
         self.bias = None if linear.bias is None else linear.bias.detach().float()
 
