@@ -165,6 +165,7 @@ def test_second_reading_runs_and_marks(lexicon, text, term, spelled):
     "自杀人数下降了", "常见的解毒品种", "编制毒理学报告", "街边小贩毒舌得很",
     "the mass acres of farmland",  # two ordinary words (SCOWL 35)
     "the M55 bus and the A55", "S1 and S2 heart sounds",  # codes, not leet
+    "s! hit i1",  # a "!" that the second reading (made by the "1") takes as punctuation still ends a clause
 ])
 def test_words_around_a_term_and_codes_are_left_alone(lexicon, text):
     assert found(lexicon, text) == []
@@ -174,6 +175,23 @@ def test_a_chinese_word_only_drops_the_term_it_runs_across(lexicon):
     assert found(lexicon, "有毒品吗") == [("毒品", "毒品")]  # 有毒 is not listed: "have drugs?"
     assert found(lexicon, "病毒品系和毒品") == [("毒品", "毒品")]
     assert found(lexicon, "他说要去杀人") == [("杀人", "杀人")] and found(lexicon, "小贩在贩毒") == [("贩毒", "贩毒")]
+
+
+@pytest.mark.parametrize("text", [
+    "别再装傻逼我说实话了", "一群乌鸦片刻之后就飞走了", "古时候贫贱人家的孩子", "芝麻古法压榨的香油", "小K粉丝见面会",
+    "做完早操你妈妈就来接你", "新时代开发票务系统",  # a dictionary word runs across the term's first or last character
+])
+def test_words_of_the_sentence_that_run_across_a_term_drop_it(lexicon, text):
+    assert found(lexicon, text) == []
+
+
+@pytest.mark.parametrize("text, term", [
+    ("你这个傻逼", "傻逼"), ("你这个傻傻逼", "傻逼"), ("操你妈妈", "操你妈"), ("有毒品吗", "毒品"), ("毒品种类很多", "毒品"),
+    ("吸鸦片", "鸦片"), ("买K粉", "K粉"), ("杀人放火", "杀人"), ("毒品走私", "毒品"), ("制冰（冰毒）", "冰毒"),
+    ("你去死吧", "去死"), ("代开发票，联系我", "代开发票"),  # the term is the best reading, or a longer word holds it
+])
+def test_a_term_read_as_a_word_of_its_sentence_stays(lexicon, text, term):
+    assert term in {t for t, _ in found(lexicon, text)}
 
 
 def test_quick_check_agrees_with_the_exact_readings(lexicon):

@@ -19,6 +19,8 @@ PIECES = [
     "种", "抑制毒性", "地雷管理", "杀人游戏", "去死海", "过去", "mass acre ",
     # digits, ! and | whose reading settles early: after a space, in a long run, far from other leet
     "Sure! Here", "1. Start ", "!! ", "wow!!!! ", "a|b", "!1", "In 1492, ", "(1)", "sh!", "i!l", "|| ",
+    # Chinese word segmentation around a term (segment.py): 装傻|逼我 and 乌鸦|片刻 drop it, 傻逼 alone keeps it
+    "装傻", "逼我", "乌鸦", "片刻", "早操", "你妈妈", "傻逼", "鸦片", "制冰（冰毒）", "操你妈妈", "小K粉丝", "吗",
 ]
 
 

@@ -34,6 +34,10 @@ the original text, so normalising hard does not mean matching loosely:
   written wholly in Chinese also drops a term hit that it runs across, overlapping the term's first
   or last character but not the whole of it: 有毒|品种 (毒品), 抑制|毒性 (制毒), 地雷|管理 (雷管),
   死海 after 去死. The list holds only words whose crossing reading is far more common than the term.
+* Chinese word segmentation (segment.py): a term hit with a Chinese first or last character is dropped
+  when the best segmentation of the words around it (jieba's dictionary plus the lexicon's terms) has
+  a word that runs across that character: 装傻|逼我, 乌鸦|片刻, 芝麻|古法. A word that holds the whole
+  term (杀人放火) keeps it. This covers what allow_zh_words.txt does one word at a time.
 * Two readings (normalize.readings): where a 1, ! or | became a letter, the text is also read with
   ! and | as punctuation and 1 as l; matches of both are reported, each reading with its allowlist.
 * Quick check: before the exact readings, `normalize.loose_skeleton` (no run or position
@@ -59,6 +63,7 @@ from tokenmill.moderation.normalize import (
     BREAK, DATA, EXPAND, FIRST_LETTER, MAX_GAP, NEWLINE, SPACE, STOP, UNSPACED, WORD, Loose, Normalized,
     loose_form, loose_skeleton, normalize, readings, tables,
 )
+from tokenmill.moderation.segment import SEGMENT_CONTEXT, chinese_words
 
 DEFAULT_TERMS = DATA / "terms"  # the shipped global term lists, one file per list
 STRICT_TERMS = DATA / "terms_strict"  # shipped lists not used unless a config names them
@@ -159,6 +164,7 @@ class _Entry:
     word_start: bool  # starts with a letter of a spaced script: needs a word boundary
     word_end: bool
     crossing: bool = False  # an allowlisted Chinese word: drops a term it runs across, not only one inside it
+    segment: str = ""  # a term that begins or ends with a Chinese letter: its letters, for word segmentation
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +231,12 @@ class Lexicon:
         self.longest_word = max(map(len, words), default=0)
         if words:
             self._add_crossing_cover(words)
+        segmented = [p for p, es in by_skeleton.items() if any(e.segment for e in es)]
+        self._words = chinese_words(e.segment for es in self._entries for e in es if e.segment) if segmented else None
+        if segmented:  # a hit is decided once the context that segmentation reads is fixed, and kept as long
+            for p in segmented:
+                self._allow_cover[p] = max(self._allow_cover.get(p, 0), len(p) + SEGMENT_CONTEXT)
+            self.longest_word = max(self.longest_word, SEGMENT_CONTEXT + 1)
 
     def _add_crossing_cover(self, words: list[str]) -> None:
         """A term that a Chinese word can run across is decided only once that word could be complete."""
@@ -298,7 +310,7 @@ class Lexicon:
             return []
         found: list[_Hit] = []
         for r, nz in enumerate(readings(text)):
-            found += self.apply_allowlist(self.hits(nz, r))
+            found += self.apply_allowlist(self.hits(nz, r), nz)
         return _to_matches(found)
 
     @staticmethod
@@ -345,9 +357,9 @@ class Lexicon:
                     out.append(_Hit(entry, cs, ce, span[0], span[1], reading))
         return out
 
-    @staticmethod
-    def apply_allowlist(hits: list[_Hit]) -> list[_Hit]:
-        """Term hits not inside an allowlisted hit, nor run across by an allowlisted Chinese word."""
+    def apply_allowlist(self, hits: list[_Hit], nz: Normalized) -> list[_Hit]:
+        """Term hits not inside an allowlisted hit, nor run across by an allowlisted Chinese word or by a
+        word of the text's own segmentation (segment.py)."""
         allowed = sorted((h.start, h.end) for h in hits if h.entry.allow)
         crossing = [(h.start, h.end) for h in hits if h.entry.crossing]
         kept = []
@@ -358,8 +370,46 @@ class Lexicon:
                 continue
             if crossing and any(s < h.start < e < h.end or h.start < s < h.end < e for s, e in crossing):
                 continue
+            if h.entry.segment and self._words is not None and self._cut_by_words(h, nz):
+                continue
             kept.append(h)
         return kept
+
+    def _cut_by_words(self, h: _Hit, nz: Normalized) -> bool:
+        """Whether the words around a hit (SEGMENT_CONTEXT runs either side, within its phrase) run across the
+        term's first or last character, however many of the repeats in its first and last runs are the term's
+        ("制冰（冰毒）" may read 制冰|冰毒, "操你妈妈" 操|你|妈妈)."""
+        assert self._words is not None
+        rs, need = nz.run_start, h.entry.runs
+        first_run, end_run = int(rs[h.first_run]), int(rs[h.end_run])  # letters of the hit's runs
+        starts = {first_run, int(rs[h.first_run + 1]) - need[0]} if len(need) > 1 else {first_run}
+        ends = {end_run, int(rs[h.end_run - 1]) + need[-1]} if len(need) > 1 else {end_run}
+        lo = int(rs[max(h.first_run - SEGMENT_CONTEXT, 0)])
+        hi = int(rs[min(h.end_run + SEGMENT_CONTEXT, len(nz.text))])
+        a, b = first_run, end_run
+        while a > lo and _joined(nz, a - 1):
+            a -= 1
+        while b < hi and _joined(nz, b - 1):
+            b += 1
+        if a == first_run and b == end_run:
+            return False
+        context = "".join(map(chr, nz.letters[a:b].tolist()))
+        return all(self._words.cuts(context, i - a, j - a) for i in starts for j in ends)
+
+
+_CLAUSE_EDGES = frozenset("()[]{}<>\"'\uff08\uff09\u3010\u3011\u300a\u300b\u300c\u300d\u300e\u300f\u3008\u3009"
+                          "\u201c\u201d\u2018\u2019")  # brackets and quotes: 制冰（冰毒） is two phrases
+
+
+def _joined(nz: Normalized, k: int) -> bool:
+    """Whether letters k and k + 1 are in one phrase: nothing between them but spaces and marks, no clause
+    break, bracket or quote."""
+    p, q = int(nz.letter_pos[k]), int(nz.letter_pos[k + 1])
+    if q - p == 1:
+        return True
+    between = nz.codes[p + 1:q]
+    return (q - p - 1 <= MAX_GAP and not ((between == BREAK) | (between == NEWLINE) | (between == STOP)).any()
+            and not _CLAUSE_EDGES.intersection(nz.original[p + 1:q]))
 
 
 def _inside_any(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
@@ -394,8 +444,9 @@ def _compile(specs: list[tuple[str, str, bool]]) -> list[tuple[str, _Entry]]:
         breaks = frozenset(run_of_letter[i] - r0 for i in range(a, b - 1)
                            if letter_pos[i + 1] - letter_pos[i] > 1 and spaced[letter_pos[i] + 1:letter_pos[i + 1]].any())
         chinese = allow and all(_letter_kind(c, kind) == UNSPACED for c in letters[a:b])
-        entry = _Entry(term, list_name, allow, runs, breaks,
-                       _letter_kind(letters[a], kind) == WORD, _letter_kind(letters[b - 1], kind) == WORD, chinese)
+        edges = (_letter_kind(letters[a], kind), _letter_kind(letters[b - 1], kind))
+        segment = "".join(map(chr, letters[a:b])) if not allow and UNSPACED in edges else ""
+        entry = _Entry(term, list_name, allow, runs, breaks, edges[0] == WORD, edges[1] == WORD, chinese, segment)
         out.append((nz.text[r0:r1], entry))
     return out
 

@@ -395,6 +395,7 @@ def _resolve_small(text: str, codes: np.ndarray, t: Tables, alt: bool) -> int:
         for p in cand:
             if values[p] == _EXCLAIM or values[p] == _BAR:
                 cls[p] = _X
+                codes[p] = t.fallback[values[p]]
         cand = [p for p in cand if values[p] != _EXCLAIM and values[p] != _BAR]
     made_kinds = 0
     quick, pending = [], []

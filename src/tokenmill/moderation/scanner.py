@@ -56,6 +56,7 @@ import numpy as np
 
 from tokenmill.moderation.lexicon import Lexicon, Match, _Hit
 from tokenmill.moderation.normalize import LEET_REACH, MAX_GAP, REACH, Loose, Normalized, readings
+from tokenmill.moderation.segment import SEGMENT_CONTEXT
 
 ACTIONS = ("block", "mask")
 UNSETTLED = REACH + 1  # trailing characters whose normalisation a later character may still change
@@ -174,7 +175,7 @@ class StreamScanner:
             # an allowlisted phrase (or Chinese word) that could still grow around the hit must be complete first
             return closed or (h.end_run <= fixed and h.first_run <= fixed - lex.allow_cover(nz.text[h.first_run:h.end_run]))
 
-        for h in lex.apply_allowlist(hits):
+        for h in lex.apply_allowlist(hits, nz):
             if settled(h):
                 decided.append(h)
         for h in hits:  # a term hit, dropped by an allowlisted phrase or not, is not sent until settled
@@ -182,7 +183,7 @@ class StreamScanner:
                 open_run = min(open_run, h.first_run)
         hold = self._hold_run(fixed, runs, closed)
         if hold < runs and hits:
-            hold = _keep_covers(hits, hold)
+            hold = _keep_deciders(hits, hold)
         tail = n if final else max(n - UNSETTLED, self._first)
         open_tail = n if final else max(settled_at, self._first)
         return (int(nz.letter_pos[nz.run_start[hold]]) if hold < runs else tail,
@@ -253,18 +254,22 @@ def _first_open_run(skeleton: str, fixed: int, lexicon: Lexicon) -> int:
     return fixed
 
 
-def _keep_covers(hits: list[_Hit], hold: int) -> int:
-    """Move the hold back to the start of any allowlisted phrase or Chinese word that overlaps a term hit
-    still held: the phrase that drops a term must stay in the window as long as the term does."""
-    covers = [h for h in hits if h.entry.allow and h.first_run < hold]
+def _keep_deciders(hits: list[_Hit], hold: int) -> int:
+    """Move the hold back until every term hit still held keeps in the window what decides it: any
+    allowlisted phrase or Chinese word that overlaps it, and for a term with a Chinese edge the
+    SEGMENT_CONTEXT runs before it that word segmentation reads (a held hit is decided again each step)."""
+    covers = [h for h in hits if h.entry.allow]
     terms = [h for h in hits if not h.entry.allow]
-    changed = bool(covers)
+    changed = True
     while changed:
         changed = False
-        for a in covers:
-            if a.first_run < hold and any(t.first_run >= hold and a.first_run < t.end_run and t.first_run < a.end_run
-                                          for t in terms):
-                hold, changed = a.first_run, True
+        for t in terms:
+            if t.first_run < hold:
+                continue
+            need = t.first_run - SEGMENT_CONTEXT if t.entry.segment else t.first_run
+            need = min([need] + [a.first_run for a in covers if a.first_run < t.end_run and t.first_run < a.end_run])
+            if max(need, 0) < hold:
+                hold, changed = max(need, 0), True
     return hold
 
 
