@@ -194,10 +194,24 @@ def test_a_term_read_as_a_word_of_its_sentence_stays(lexicon, text, term):
     assert term in {t for t, _ in found(lexicon, text)}
 
 
+@pytest.mark.parametrize("text, term, spelled", [
+    ("shut up you c|_|nt", "cunt", "c|_|nt"), ("|<ill yourself", "kill yourself", "|<ill yourself"),
+    ("fvck this", "fuck", "fvck"), ("selling 9hb cheap", "ghb", "9hb"), ("/\\ssh0le", "asshole", "/\\ssh0le"),
+])
+def test_letters_drawn_with_symbols_or_stand_ins_are_read(lexicon, text, term, spelled):
+    assert (term, spelled) in found(lexicon, text)
+
+
+@pytest.mark.parametrize("text", ["I have a NVMe drive", "envs and argv", "a || b", "x | y", "in 1990 we had 9 hosts"])
+def test_the_glyph_reading_leaves_ordinary_text_alone(lexicon, text):
+    assert found(lexicon, text) == []
+
+
 def test_quick_check_agrees_with_the_exact_readings(lexicon):
     exact = Lexicon([*default_lists(), *strict_lists()], default_allow())
     exact._prefilter = None  # every text through the exact readings
     texts = ["price $50 for a$$ now", "B!7CH", "wow!! nice", "x | y", "毒ー品", "ﬁne k1ll", "A55 road", "this is it",
-             "ghost gun", "the hero in", "s!h!i!t", "ki11 @ 5", "Ｈ３ＲＯＩＮ", "杀人游戏里杀人"]
+             "ghost gun", "the hero in", "s!h!i!t", "ki11 @ 5", "Ｈ３ＲＯＩＮ", "杀人游戏里杀人", "c|_|nt", "fvck",
+             "9hb", "|<ill"]
     for text in texts:
         assert lexicon.find(text) == exact.find(text), text

@@ -21,6 +21,8 @@ PIECES = [
     "Sure! Here", "1. Start ", "!! ", "wow!!!! ", "a|b", "!1", "In 1492, ", "(1)", "sh!", "i!l", "|| ",
     # Chinese word segmentation around a term (segment.py): 装傻|逼我 and 乌鸦|片刻 drop it, 傻逼 alone keeps it
     "装傻", "逼我", "乌鸦", "片刻", "早操", "你妈妈", "傻逼", "鸦片", "制冰（冰毒）", "操你妈妈", "小K粉丝", "吗",
+    # the glyph reading (normalize.glyph_text): letters drawn with symbols, v for u, 9 for g
+    "c|_|nt", "|<", "|_|", "\\/", "fv", "ck", "cv", "nt ", "9hb", "v", "6",
 ]
 
 

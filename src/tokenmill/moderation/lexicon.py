@@ -38,8 +38,10 @@ the original text, so normalising hard does not mean matching loosely:
   when the best segmentation of the words around it (jieba's dictionary plus the lexicon's terms) has
   a word that runs across that character: 装傻|逼我, 乌鸦|片刻, 芝麻|古法. A word that holds the whole
   term (杀人放火) keeps it. This covers what allow_zh_words.txt does one word at a time.
-* Two readings (normalize.readings): where a 1, ! or | became a letter, the text is also read with
-  ! and | as punctuation and 1 as l; matches of both are reported, each reading with its allowlist.
+* Readings (normalize.readings): where a 1, ! or | became a letter, the text is also read with
+  ! and | as punctuation and 1 as l; where it draws letters with symbols or stand-ins ("c|_|nt",
+  "|<ill", "fvck", "9hb"), also with them read as letters (normalize.glyph_text). Matches of every
+  reading are reported, each reading with its allowlist.
 * Quick check: before the exact readings, `normalize.loose_skeleton` (no run or position
   bookkeeping, leet digits always letters, l as i) runs through a second automaton of the terms'
   loose forms; no hit there, or hits only inside words for terms that need word boundaries, means no

@@ -24,6 +24,9 @@ and keeps the arrays that map every skeleton character back to the original stri
    Two readings (`readings`): where a 1, ! or | became a letter, a second reading takes ! and | as
    punctuation and 1 as l ("k!i!l!l", "ki11"); the lexicon matches both and reports the union.
    The katakana long-vowel mark ー between two Chinese characters is a separator ("毒ー品").
+   A third reading (`glyph_text`) reads letters drawn with several symbols (|_| |< /\\ \\/ |\\| ...),
+   v for u between consonants and 9 or 6 for g beside a letter; the loose reading folds v, 6 and 9
+   the same way and steps aside (None) where a multi-symbol glyph touches a letter.
 4. Runs of one repeated character collapse to one ("kiiilll" → "kil"); the run lengths are kept so
    that the lexicon can still require "kill" to have two l's (so "kil" or "as" do not match "kill" or
    "ass"). A run longer than MAX_RUN letters is cut into runs of MAX_RUN.
@@ -544,24 +547,89 @@ def normalize(text: str, first: int = 0, alt: bool = False) -> Normalized:
 
 
 def readings(text: str, first: int = 0) -> list[Normalized]:
-    """The readings of `text` the lexicon matches: the first, and where it has a 1, ! or | near a Latin
-    letter, a second in which ! and | are punctuation and 1 is l ("k!i!l!l", "ki11")."""
+    """The readings of `text` the lexicon matches: the first; where it has a 1, ! or | near a Latin
+    letter, a second in which ! and | are punctuation and 1 is l ("k!i!l!l", "ki11"); where it draws
+    letters with symbols or stand-ins, one with them read as letters (`glyph_text`: "c|_|nt", "fvck")."""
     nz = normalize(text, first)
-    return [nz, normalize(text, first, alt=True)] if nz.ambiguous else [nz]
+    out = [nz, normalize(text, first, alt=True)] if nz.ambiguous else [nz]
+    glyphs = glyph_text(text)
+    if glyphs is not None:
+        out.append(normalize(glyphs, first))
+    return out
+
+
+# Leetspeak that draws a letter with several symbols (|_| for u, |< for k, /\\ for a), or with a letter or
+# digit that stands for another (v for u between consonants, 9 or 6 for g beside a letter), read in a
+# reading of its own: each is replaced by its letter and zero-width spaces (dropped, not separators),
+# so offsets do not move. A multi-symbol glyph counts only next to a Latin letter or leet character.
+# Not read: "(" "<" "[" "{" for c and "+" for t: they are brackets and plus signs in most text (code above
+# all), and reading them there would send most text past the quick check.
+GLYPHS = {
+    "|\\/|": "m", "/\\/\\": "m", "\\/\\/": "w", "|\\|": "n", "/\\/": "n", "|_|": "u", "\\_/": "u",
+    "|-|": "h", "/-\\": "a", "/\\": "a", "\\/": "v", "|<": "k", "|{": "k", "|)": "d", "|3": "b",
+}
+_MULTI_GLYPH = re.compile("|".join(re.escape(g) for g in sorted(GLYPHS, key=len, reverse=True)))
+_CONSONANTS = frozenset("bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ")
+_LATIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_LETTER_GLYPH = re.compile("[vV69]")
+_LETTER_GLYPHS = {"v": "u", "V": "u", "6": "g", "9": "g"}
+LOOSE_LETTER_GLYPHS = {"v": "u", "6": "g", "9": "g"}  # how the loose reading folds them (see loose_skeleton)
+
+
+def has_symbol_glyph(text: str) -> bool:
+    """Whether `text` draws a letter with several symbols next to a letter (a quick test: | or \\ first)."""
+    if "|" not in text and "\\" not in text:
+        return False
+    return any(_touches_leet(text, *m.span()) for m in _MULTI_GLYPH.finditer(text))
+
+
+def glyph_text(text: str) -> str | None:
+    """`text` with letters drawn in symbols or stand-in letters read as letters ("c|_|nt" -> "cu" + two
+    zero-width spaces + "nt", "fvck" -> "fuck", "9hb" -> "ghb"), the same length; None where it has none."""
+    edits: list[tuple[int, int, str]] = []
+    if "|" in text or "\\" in text:
+        edits += [(m.start(), m.end(), GLYPHS[m.group()]) for m in _MULTI_GLYPH.finditer(text)
+                  if _touches_leet(text, *m.span())]
+    n = len(text)
+    for m in _LETTER_GLYPH.finditer(text):
+        at = m.start()
+        before, after = text[at - 1] if at else "", text[at + 1] if at + 1 < n else ""
+        if (before in _CONSONANTS and after in _CONSONANTS if m.group() in "vV"  # v for u between consonants
+                else before in _LATIN or after in _LATIN):  # 9 or 6 for g beside a letter
+            edits.append((at, at + 1, _LETTER_GLYPHS[m.group()]))
+    if not edits:
+        return None
+    out, pos = [], 0
+    for start, end, letter in sorted(edits):
+        if start < pos:
+            continue
+        out += [text[pos:start], letter, "\u200b" * (end - start - 1)]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _touches_leet(text: str, start: int, end: int) -> bool:
+    """Whether the character before `start` or at `end` is a Latin letter, a digit, @ or $."""
+    return any(c.isascii() and (c.isalnum() or c in "@$") for c in text[max(start - 1, 0):start] + text[end:end + 1])
 
 
 def loose_form(skeleton: str) -> str:
-    """A skeleton as the loose reading has it: leet digits as letters, l as i, no ー, repeats collapsed."""
+    """A skeleton as the loose reading has it: leet digits as letters, l as i, v as u, 6 and 9 as g, no ー,
+    repeats collapsed."""
     s = skeleton.translate(_LOOSE_MAP)
     return "".join(c for i, c in enumerate(s) if i == 0 or c != s[i - 1])
 
 
-_LOOSE_MAP = {ord(d): ("i" if c == "l" else c) for d, c in LEET_DIGITS.items()} | {ord("l"): "i", 0x30FC: None}
+_LOOSE_MAP = ({ord(d): ("i" if c == "l" else c) for d, c in LEET_DIGITS.items()} | {ord("l"): "i", 0x30FC: None}
+              | {ord(c): g for c, g in LOOSE_LETTER_GLYPHS.items()})
 # The loose reading of a per-character code below 128: leet digit classes to letters, l to i.
 _LOOSE_CODES = np.arange(128, dtype=np.uint32)
 _LOOSE_CODES[ord("l")] = ord("i")
 for _digit, _letter in LEET_DIGITS.items():
     _LOOSE_CODES[LEET_DIGIT_FIRST + int(_digit)] = ord(_LOOSE_MAP[ord(_digit)])
+for _char, _letter in LOOSE_LETTER_GLYPHS.items():  # every v as u, 6 and 9 as g: the glyph reading's stand-ins
+    _LOOSE_CODES[ord(_char)] = ord(_letter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -597,6 +665,8 @@ def loose_skeleton(text: str) -> Loose | None:
     dropped, separators are dropped and repeats collapse with no limits. The exact skeletons, put
     through the same letter map (`loose_form`), are substrings of it.
     """
+    if has_symbol_glyph(text):
+        return None  # "c|_|nt": the glyph reading has letters where this one has separators
     t = tables()
     raw = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     codes = t.code[raw]

@@ -127,14 +127,17 @@ class StreamScanner:
         hold = self._loose_hold(loose, n) if loose is not None and not may else None
         keep_from = open_from = base + n
         settled = n if final else _settled(buf)  # the same for every reading
-        for r, nz in enumerate(readings(buf, first=self._first)):  # each reading decided on its own
+        window = readings(buf, first=self._first)
+        for r, nz in enumerate(window):  # each reading decided on its own
             held, opened = self._decide(nz, r, n, final, settled, decided)
             keep_from, open_from = min(keep_from, base + held), min(open_from, base + opened)
         if hold is not None and hold > n - QUICK_HOLD_LIMIT:  # no term in the window, a short tail
             keep_from = base + hold
+        if len(window) > 1:
+            keep_from = base + _whole_runs(window, keep_from - base)
         # what is kept for context (keep_from) may reach further back than what is held from the client
         # (open_from): text where no term can begin any more goes out now, not a term's length later
-        if _open_reread(buf, max(0, self._released - base)):
+        if _open_reread(buf, max(0, self._released - base)) or _open_glyph(buf):
             open_from = keep_from  # a 1 ! | whose reading is open: a second reading may yet re-read it; hold as far
         open_from = max(open_from, self._released)
         new = []
@@ -310,6 +313,31 @@ def _open_reread(buf: str, start: int) -> bool:
     """Whether a 1, ! or | from `start` on may still be read as a letter: a second reading may yet appear."""
     lo = max(start, len(buf) - UNSETTLED)  # further back, every character's reading is final
     return any(not _reading_final(buf, m.start()) for m in _RE_READ.finditer(buf, lo))
+
+
+def _whole_runs(window: list[Normalized], keep_from: int) -> int:
+    """Move keep_from back to the start of any reading's skeleton run that it would cut: the window must start
+    where every reading's runs start, or a reading would find a hit with another span than one pass finds."""
+    moved = True
+    while moved:
+        moved = False
+        for nz in window:
+            k = int(np.searchsorted(nz.letter_pos, keep_from))  # the first letter at or after keep_from
+            if 0 < k < len(nz.letter_pos):
+                run = int(np.searchsorted(nz.run_start, k, side="right")) - 1
+                start = int(nz.letter_pos[nz.run_start[run]])
+                if start < keep_from:
+                    keep_from, moved = start, True
+    return keep_from
+
+
+_CONSONANTS = frozenset("bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ")
+
+
+def _open_glyph(buf: str) -> bool:
+    """Whether a final v may yet read as u (normalize.glyph_text: between two consonants, "fvck"): the letters
+    before it may then start a term in the glyph reading that the first reading does not hold back."""
+    return len(buf) >= 2 and buf[-1] in "vV" and buf[-2] in _CONSONANTS
 
 
 def _settled(buf: str) -> int:
