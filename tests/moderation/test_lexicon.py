@@ -207,6 +207,15 @@ def test_the_glyph_reading_leaves_ordinary_text_alone(lexicon, text):
     assert found(lexicon, text) == []
 
 
+@pytest.mark.parametrize("text", [
+    "Set the oven to 425 °F.", "Flight time 7 h 35 min", "Hb 12.9 g Hb per dL",  # numbers and units, not leet
+    "Tom's hit song", "that's hit and miss",  # an apostrophe's letter belongs to the word before it
+    "run ls -d tabs/", "use ki -ll",  # a command-line option starts a new word
+])
+def test_numbers_units_contractions_and_options_are_not_evasions(lexicon, text):
+    assert found(lexicon, text) == []
+
+
 def test_quick_check_agrees_with_the_exact_readings(lexicon):
     exact = Lexicon([*default_lists(), *strict_lists()], default_allow())
     exact._prefilter = None  # every text through the exact readings

@@ -23,6 +23,8 @@ PIECES = [
     "装傻", "逼我", "乌鸦", "片刻", "早操", "你妈妈", "傻逼", "鸦片", "制冰（冰毒）", "操你妈妈", "小K粉丝", "吗",
     # the glyph reading (normalize.glyph_text): letters drawn with symbols, v for u, 9 for g
     "c|_|nt", "|<", "|_|", "\\/", "fv", "ck", "cv", "nt ", "9hb", "v", "6",
+    # numbers, units, contractions and options that are not evasions
+    "455 °F", "5 h 17", "13.5 g Hb", "Mia's hit", "ls -d tabs", "'s", " -",
 ]
 
 

@@ -54,6 +54,7 @@ a new Lexicon and swapping the reference.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +63,8 @@ import ahocorasick_rs
 import numpy as np
 
 from tokenmill.moderation.normalize import (
-    BREAK, DATA, EXPAND, FIRST_LETTER, MAX_GAP, NEWLINE, SPACE, STOP, UNSPACED, WORD, Loose, Normalized,
-    loose_form, loose_skeleton, normalize, readings, tables,
+    BREAK, DATA, EXPAND, FIRST_LETTER, MAX_GAP, NEWLINE, REACH, SPACE, STOP, UNSPACED, WORD, Loose, Normalized,
+    glyph_edits, loose_form, loose_skeleton, normalize, readings, tables,
 )
 from tokenmill.moderation.segment import SEGMENT_CONTEXT, chinese_words
 
@@ -282,19 +283,39 @@ class Lexicon:
         return loose, self._loose_hit(loose)
 
     def _loose_hit(self, loose: Loose) -> bool:
+        return bool(self._loose_spans(loose, first_only=True))
+
+    def _loose_spans(self, loose: Loose, first_only: bool = False) -> list[tuple[int, int]]:
+        """Where the loose reading holds a term's loose form that starts (ends) at a word edge where the term
+        needs one: [first letter, last letter] positions in the original text."""
         utf8 = loose.text.encode()
         found = self._prefilter.find_matches_as_indexes(utf8, overlapping=True)
         if not found:
-            return False
+            return []
         ascii_ = len(utf8) == len(loose.text)
+        spans = []
         for p, start, end in found:
+            if not ascii_:
+                start, end = len(utf8[:start].decode()), len(utf8[:end].decode())
             need_start, need_end = self._loose_edges[p]
-            if need_start and not loose.at_word_edge(start if ascii_ else len(utf8[:start].decode()), -1):
+            if need_start and not loose.at_word_edge(start, -1):
                 continue
-            if need_end and not loose.at_word_edge((end if ascii_ else len(utf8[:end].decode())) - 1, 1):
+            if need_end and not loose.at_word_edge(end - 1, 1):
                 continue
-            return True
-        return False
+            spans.append((int(loose.letter_pos[loose.run_start[start]]), int(loose.letter_pos[loose.run_start[end] - 1])))
+            if first_only:
+                break
+        return spans
+
+    def _glyphs_that_may_matter(self, text: str, loose: Loose | None) -> list[tuple[int, int, str]]:
+        """The glyphs (normalize.glyph_edits) that the glyph reading should read: none unless a term's loose form
+        in the loose reading comes within REACH of one (the loose reading folds v, 6 and 9 as the glyph reading
+        does, and is not made at all where a symbol glyph is, so then all of them)."""
+        edits = glyph_edits(text)
+        if not edits or loose is None or self._prefilter is None:
+            return edits
+        spans = self._loose_spans(loose)  # REACH: a glyph's letter may lend leet context to its neighbours
+        return edits if any(a - REACH <= e0 <= b + REACH for a, b in spans for e0, _, _ in edits) else []
 
     def allow_cover(self, skeleton: str) -> int:
         """Length of the longest allowlisted skeleton that contains this term skeleton (0: none)."""
@@ -308,10 +329,13 @@ class Lexicon:
         """Every term in `text`, with offsets into `text`, in order of start."""
         if not text or self._automaton is None:
             return []
-        if len(text) <= QUICK_CHECK_LIMIT and not self._may_hold_a_term(text):
-            return []
+        loose = None
+        if len(text) <= QUICK_CHECK_LIMIT:
+            loose, may = self.quick_check(text)
+            if not may:
+                return []
         found: list[_Hit] = []
-        for r, nz in enumerate(readings(text)):
+        for r, nz in enumerate(readings(text, glyphs=self._glyphs_that_may_matter(text, loose))):
             found += self.apply_allowlist(self.hits(nz, r), nz)
         return _to_matches(found)
 
@@ -509,7 +533,7 @@ def _verify(entry: _Entry, nz: Normalized, cs: int, ce: int) -> tuple[int, int] 
     # The first and last runs may be longer than the term needs ("bosss sex"): take the earliest
     # start and the latest end that sit on word boundaries.
     starts = [i for i in range(a0, a1 - runs[0] + 1)
-              if not entry.word_start or not _word_char(nz, int(lp[i]) - 1)]
+              if not entry.word_start or not (_word_char(nz, int(lp[i]) - 1) or _after_apostrophe(nz, int(lp[i])))]
     ends = [j for j in range(b1 - 1, b0 + runs[-1] - 2, -1)
             if not entry.word_end or not _word_char(nz, int(lp[j]) + 1)]
     for i in starts:
@@ -519,6 +543,15 @@ def _verify(entry: _Entry, nz: Normalized, cs: int, ce: int) -> tuple[int, int] 
                     return int(lp[i]), int(lp[j]) + 1
                 return None
     return None
+
+
+def _after_apostrophe(nz: Normalized, pos: int) -> bool:
+    """Whether the letter at pos follows an apostrophe that follows a letter: "Mia's", "don't" go on one word."""
+    return pos >= 2 and nz.original[pos - 1] in "'\u2019" and _word_char(nz, pos - 2)
+
+
+_OPTION = re.compile(r"\s-{1,2}\Z")  # " -d", " --all": a command-line option starts after the gap
+_NUMBER_BEFORE = re.compile(r"[0-9][ \u00a0]?\Z")  # "13.5 g", "5h": a letter right after a number is a unit
 
 
 def _gaps_ok(entry: _Entry, nz: Normalized, cs: int, i: int, j: int) -> bool:
@@ -546,7 +579,13 @@ def _gaps_ok(entry: _Entry, nz: Normalized, cs: int, i: int, j: int) -> bool:
         if BREAK in has or STOP in has:
             return False
         run = int(np.searchsorted(nz.run_start, i + g, side="right")) - 1 - cs
-        cuts.append((i + g, run in entry.breaks))
+        natural = run in entry.breaks  # the term has a space here too ("crystal meth", "kill -9")
+        if not natural and _OPTION.search(nz.original[pos[g] + 1:pos[g + 1]]):
+            return False  # "ls -d tabs": an option, not a letter cut off
+        if not natural and g == 0 and not _word_char(nz, pos[0] + 1) and _NUMBER_BEFORE.search(
+                nz.original[max(pos[0] - 2, 0):pos[0]]):
+            return False  # "13.5 g Hb": a unit after a number, then the next word
+        cuts.append((i + g, natural))
     return not _split_into_ordinary_words(nz, i, j, cuts)
 
 

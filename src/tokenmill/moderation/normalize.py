@@ -295,6 +295,27 @@ def _in_code(text: str, p: int) -> bool:
     return _CODE.match(text, q - 1) is not None
 
 
+def _stays_digit(text: str, p: int) -> bool:
+    """Whether the digit at p is part of a code (A55) or of a number: two or more digits (with . or , between
+    digits) that touch no Latin letter and no @ $ €, as in "455 °F" or "5 h 17"; such digits are never leet."""
+    return _in_code(text, p) or _in_number(text, p)
+
+
+def _in_number(text: str, p: int) -> bool:
+    n = len(text)
+    a = p
+    while a > 0 and ("0" <= text[a - 1] <= "9" or (text[a - 1] in ".," and a > 1 and "0" <= text[a - 2] <= "9")):
+        a -= 1
+    b = p + 1
+    while b < n and ("0" <= text[b] <= "9" or (text[b] in ".," and b + 1 < n and "0" <= text[b + 1] <= "9")):
+        b += 1
+    digits = sum(1 for c in text[a:b] if "0" <= c <= "9")
+    return digits >= 2 and not (a > 0 and _LEET_BOUND.match(text[a - 1])) and not (b < n and _LEET_BOUND.match(text[b]))
+
+
+_LEET_BOUND = re.compile("[A-Za-z@$\u20ac]")
+
+
 def _lends(cls: bytearray, p: int, step: int) -> bool:
     """Whether a Latin letter lends its context to position p from one side (step +1: right, -1: left):
     the nearest non-separator within LEET_REACH is a Latin letter, and if a space lies between, that
@@ -347,7 +368,7 @@ def _resolve_slow(text: str, codes: np.ndarray, cls: bytearray, latin: np.ndarra
         (spaces[slow] == spaces[left]) | (c.take(left - 1, mode="clip") != _L) | (left == 0))
     symbol = (c[slow] == _EXCLAIM_B) | (c[slow] == _BAR_B)
     first = (ok_right | ok_left) & ~symbol
-    new = [p for p in slow[first].tolist() if not ("0" <= text[p] <= "9" and _in_code(text, p))]
+    new = [p for p in slow[first].tolist() if not ("0" <= text[p] <= "9" and _stays_digit(text, p))]
     new += [p for p in slow[symbol].tolist() if _tight(cls, p)]
     pending = set(slow.tolist())
     reach = LEET_REACH + 1
@@ -359,7 +380,7 @@ def _resolve_slow(text: str, codes: np.ndarray, cls: bytearray, latin: np.ndarra
                 if cls[p] == _EXCLAIM_B or cls[p] == _BAR_B:
                     ok = _tight(cls, p)
                 else:
-                    ok = (_lends(cls, p, 1) or _lends(cls, p, -1)) and not ("0" <= text[p] <= "9" and _in_code(text, p))
+                    ok = (_lends(cls, p, 1) or _lends(cls, p, -1)) and not ("0" <= text[p] <= "9" and _stays_digit(text, p))
                 if ok:
                     new.append(p)
         if not new:
@@ -418,7 +439,7 @@ def _resolve_small(text: str, codes: np.ndarray, t: Tables, alt: bool) -> int:
     for _ in range(LEET_ROUNDS):
         new = [p for p in pending if (_tight(cls, p) if cls[p] == _EXCLAIM_B or cls[p] == _BAR_B else
                                       (_lends(cls, p, 1) or _lends(cls, p, -1))
-                                      and not ("0" <= text[p] <= "9" and _in_code(text, p)))]
+                                      and not ("0" <= text[p] <= "9" and _stays_digit(text, p)))]
         if not new:
             break
         for p in new:
@@ -546,15 +567,15 @@ def normalize(text: str, first: int = 0, alt: bool = False) -> Normalized:
     return Normalized(text, skeleton, codes, letter_pos, letters, np.append(run_start, len(letters)), ambiguous)
 
 
-def readings(text: str, first: int = 0) -> list[Normalized]:
+def readings(text: str, first: int = 0, glyphs: list[tuple[int, int, str]] | None = None) -> list[Normalized]:
     """The readings of `text` the lexicon matches: the first; where it has a 1, ! or | near a Latin
     letter, a second in which ! and | are punctuation and 1 is l ("k!i!l!l", "ki11"); where it draws
     letters with symbols or stand-ins, one with them read as letters (`glyph_text`: "c|_|nt", "fvck")."""
     nz = normalize(text, first)
     out = [nz, normalize(text, first, alt=True)] if nz.ambiguous else [nz]
-    glyphs = glyph_text(text)
-    if glyphs is not None:
-        out.append(normalize(glyphs, first))
+    read = glyph_text(text, glyphs)  # glyphs: glyph_edits(text) when the caller has it ([] for none)
+    if read is not None:
+        out.append(normalize(read, first))
     return out
 
 
@@ -569,40 +590,65 @@ GLYPHS = {
     "|-|": "h", "/-\\": "a", "/\\": "a", "\\/": "v", "|<": "k", "|{": "k", "|)": "d", "|3": "b",
 }
 _MULTI_GLYPH = re.compile("|".join(re.escape(g) for g in sorted(GLYPHS, key=len, reverse=True)))
-_CONSONANTS = frozenset("bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ")
-_LATIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_LETTER_GLYPH = re.compile("[vV69]")
 _LETTER_GLYPHS = {"v": "u", "V": "u", "6": "g", "9": "g"}
 LOOSE_LETTER_GLYPHS = {"v": "u", "6": "g", "9": "g"}  # how the loose reading folds them (see loose_skeleton)
+_ASCII_CONSONANT = np.zeros(129, dtype=bool)  # index 128: every code from 128 on
+_ASCII_CONSONANT[[ord(c) for c in "bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ"]] = True
+_ASCII_LATIN = np.zeros(129, dtype=bool)
+_ASCII_LATIN[[ord(c) for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"]] = True
+# Every multi-symbol glyph holds one of these pairs; each has a | or a \\ (quick tests before the regex).
+_BAR_PAIRS = ("|_", "|<", "|{", "|)", "|3", "|\\", "|-")
+_BACKSLASH_PAIRS = ("/\\", "\\/", "\\_", "/-\\")
+
+
+def _symbol_glyphs(text: str) -> list[tuple[int, int, str]]:
+    if not ("|" in text and any(p in text for p in _BAR_PAIRS)
+            or "\\" in text and any(p in text for p in _BACKSLASH_PAIRS)):
+        return []
+    return [(m.start(), m.end(), GLYPHS[m.group()]) for m in _MULTI_GLYPH.finditer(text) if _touches_leet(text, *m.span())]
+
+
+def _letter_glyphs(text: str) -> list[tuple[int, int, str]]:
+    """v between two consonants, 6 or 9 beside a Latin letter (vectorised: v is common)."""
+    raw = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    small = np.minimum(raw, 128)
+    v = (small == 118) | (small == 86)
+    digit = (small == 54) | (small == 57)
+    if not (v.any() or digit.any()):
+        return []
+    before = np.empty(len(raw), dtype=np.uint32)
+    before[0], before[1:] = 128, small[:-1]
+    after = np.empty(len(raw), dtype=np.uint32)
+    after[-1], after[:-1] = 128, small[1:]
+    at = (v & _ASCII_CONSONANT[before] & _ASCII_CONSONANT[after]) | (digit & (_ASCII_LATIN[before] | _ASCII_LATIN[after]))
+    return [(i, i + 1, _LETTER_GLYPHS[text[i]]) for i in np.flatnonzero(at).tolist()]
 
 
 def has_symbol_glyph(text: str) -> bool:
-    """Whether `text` draws a letter with several symbols next to a letter (a quick test: | or \\ first)."""
-    if "|" not in text and "\\" not in text:
-        return False
-    return any(_touches_leet(text, *m.span()) for m in _MULTI_GLYPH.finditer(text))
+    """Whether `text` draws a letter with several symbols next to a letter."""
+    return bool(_symbol_glyphs(text))
 
 
-def glyph_text(text: str) -> str | None:
+def glyph_edits(text: str) -> list[tuple[int, int, str]]:
+    """Where `text` draws a letter with symbols or a stand-in: (start, end, letter), in order, not overlapping."""
+    edits = _symbol_glyphs(text) + _letter_glyphs(text)
+    if len(edits) < 2:
+        return edits
+    out: list[tuple[int, int, str]] = []
+    for edit in sorted(edits):
+        if not out or edit[0] >= out[-1][1]:
+            out.append(edit)
+    return out
+
+
+def glyph_text(text: str, edits: list[tuple[int, int, str]] | None = None) -> str | None:
     """`text` with letters drawn in symbols or stand-in letters read as letters ("c|_|nt" -> "cu" + two
     zero-width spaces + "nt", "fvck" -> "fuck", "9hb" -> "ghb"), the same length; None where it has none."""
-    edits: list[tuple[int, int, str]] = []
-    if "|" in text or "\\" in text:
-        edits += [(m.start(), m.end(), GLYPHS[m.group()]) for m in _MULTI_GLYPH.finditer(text)
-                  if _touches_leet(text, *m.span())]
-    n = len(text)
-    for m in _LETTER_GLYPH.finditer(text):
-        at = m.start()
-        before, after = text[at - 1] if at else "", text[at + 1] if at + 1 < n else ""
-        if (before in _CONSONANTS and after in _CONSONANTS if m.group() in "vV"  # v for u between consonants
-                else before in _LATIN or after in _LATIN):  # 9 or 6 for g beside a letter
-            edits.append((at, at + 1, _LETTER_GLYPHS[m.group()]))
+    edits = glyph_edits(text) if edits is None else edits
     if not edits:
         return None
     out, pos = [], 0
-    for start, end, letter in sorted(edits):
-        if start < pos:
-            continue
+    for start, end, letter in edits:
         out += [text[pos:start], letter, "\u200b" * (end - start - 1)]
         pos = end
     out.append(text[pos:])
@@ -630,6 +676,19 @@ for _digit, _letter in LEET_DIGITS.items():
     _LOOSE_CODES[LEET_DIGIT_FIRST + int(_digit)] = ord(_LOOSE_MAP[ord(_digit)])
 for _char, _letter in LOOSE_LETTER_GLYPHS.items():  # every v as u, 6 and 9 as g: the glyph reading's stand-ins
     _LOOSE_CODES[ord(_char)] = ord(_letter)
+
+
+_loose_table: np.ndarray | None = None
+
+
+def _loose_codes() -> np.ndarray:
+    """_LOOSE_CODES over every code (the rest map to themselves): one gather instead of a masked one."""
+    global _loose_table
+    if _loose_table is None:
+        table = np.arange(0x110000, dtype=np.uint32)
+        table[:128] = _LOOSE_CODES
+        _loose_table = table
+    return _loose_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -673,8 +732,7 @@ def loose_skeleton(text: str) -> Loose | None:
     symbols = np.flatnonzero((codes - AMBIG_FIRST) <= _BAR - AMBIG_FIRST)
     if len(symbols) and not _loose_symbols(text, raw, codes, symbols, t):
         return None
-    small = codes < 128
-    codes[small] = _LOOSE_CODES[codes[small]]
+    codes = _loose_codes()[codes]
     if "\u30fc" in text or "\uff70" in text:
         codes[codes == 0x30FC] = MARK
     pos = np.flatnonzero(codes >= EXPAND)
