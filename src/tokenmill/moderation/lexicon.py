@@ -64,7 +64,7 @@ import numpy as np
 
 from tokenmill.moderation.normalize import (
     BREAK, DATA, EXPAND, FIRST_LETTER, MAX_GAP, NEWLINE, REACH, SPACE, STOP, UNSPACED, WORD, Loose, Normalized,
-    glyph_edits, loose_form, loose_skeleton, normalize, readings, tables,
+    letter_glyphs_near, loose_form, loose_skeleton, normalize, readings, tables,
 )
 from tokenmill.moderation.segment import SEGMENT_CONTEXT, chinese_words
 
@@ -268,11 +268,6 @@ class Lexicon:
         """The shipped global lists and allowlist."""
         return cls(default_lists(), default_allow())
 
-    def _may_hold_a_term(self, text: str) -> bool:
-        """False only where no term can be in `text`: the loose reading (normalize.loose_skeleton) holds no
-        term's loose form that starts at a word start where the term needs one. Most text ends here."""
-        return self.quick_check(text)[1]
-
     def quick_check(self, text: str) -> tuple[Loose | None, bool]:
         """The loose reading of `text` and whether a term may be in it (False: certainly none)."""
         if self._prefilter is None:
@@ -307,16 +302,6 @@ class Lexicon:
                 break
         return spans
 
-    def _glyphs_that_may_matter(self, text: str, loose: Loose | None) -> list[tuple[int, int, str]]:
-        """The glyphs (normalize.glyph_edits) that the glyph reading should read: none unless a term's loose form
-        in the loose reading comes within REACH of one (the loose reading folds v, 6 and 9 as the glyph reading
-        does, and is not made at all where a symbol glyph is, so then all of them)."""
-        edits = glyph_edits(text)
-        if not edits or loose is None or self._prefilter is None:
-            return edits
-        spans = self._loose_spans(loose)  # REACH: a glyph's letter may lend leet context to its neighbours
-        return edits if any(a - REACH <= e0 <= b + REACH for a, b in spans for e0, _, _ in edits) else []
-
     def allow_cover(self, skeleton: str) -> int:
         """Length of the longest allowlisted skeleton that contains this term skeleton (0: none)."""
         return self._allow_cover.get(skeleton, 0)
@@ -329,13 +314,19 @@ class Lexicon:
         """Every term in `text`, with offsets into `text`, in order of start."""
         if not text or self._automaton is None:
             return []
-        loose = None
-        if len(text) <= QUICK_CHECK_LIMIT:
-            loose, may = self.quick_check(text)
-            if not may:
-                return []
+        glyphs = None  # every glyph (normalize.glyph_edits) unless the loose reading narrows them down
+        if len(text) <= QUICK_CHECK_LIMIT and self._prefilter is not None:
+            loose = loose_skeleton(text)
+            if loose is not None:
+                spans = self._loose_spans(loose)
+                if not spans:
+                    return []
+                # The loose reading is made only where no symbol glyph is, and folds v, 6 and 9 as the glyph
+                # reading does: only those within REACH of a term's loose form can matter (a glyph's letter may
+                # lend leet context that far).
+                glyphs = letter_glyphs_near(text, [(max(a - REACH, 0), b + REACH) for a, b in spans])
         found: list[_Hit] = []
-        for r, nz in enumerate(readings(text, glyphs=self._glyphs_that_may_matter(text, loose))):
+        for r, nz in enumerate(readings(text, glyphs=glyphs)):
             found += self.apply_allowlist(self.hits(nz, r), nz)
         return _to_matches(found)
 

@@ -596,16 +596,21 @@ _ASCII_CONSONANT = np.zeros(129, dtype=bool)  # index 128: every code from 128 o
 _ASCII_CONSONANT[[ord(c) for c in "bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ"]] = True
 _ASCII_LATIN = np.zeros(129, dtype=bool)
 _ASCII_LATIN[[ord(c) for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"]] = True
-# Every multi-symbol glyph holds one of these pairs; each has a | or a \\ (quick tests before the regex).
-_BAR_PAIRS = ("|_", "|<", "|{", "|)", "|3", "|\\", "|-")
-_BACKSLASH_PAIRS = ("/\\", "\\/", "\\_", "/-\\")
 
 
 def _symbol_glyphs(text: str) -> list[tuple[int, int, str]]:
-    if not ("|" in text and any(p in text for p in _BAR_PAIRS)
-            or "\\" in text and any(p in text for p in _BACKSLASH_PAIRS)):
+    if not ("|" in text and _bar_pair(text) or "\\" in text and _backslash_pair(text)):
         return []
     return [(m.start(), m.end(), GLYPHS[m.group()]) for m in _MULTI_GLYPH.finditer(text) if _touches_leet(text, *m.span())]
+
+
+def letter_glyphs_near(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """The v, 6 and 9 glyphs of `text` (see _letter_glyphs) inside the given [start, end] spans, in order."""
+    found: set[tuple[int, int, str]] = set()
+    for a, b in spans:
+        lo = max(a - 1, 0)
+        found.update((s + lo, e + lo, g) for s, e, g in _letter_glyphs(text[lo:b + 2]) if a <= s + lo <= b)
+    return sorted(found)
 
 
 def _letter_glyphs(text: str) -> list[tuple[int, int, str]]:
@@ -622,6 +627,14 @@ def _letter_glyphs(text: str) -> list[tuple[int, int, str]]:
     after[-1], after[:-1] = 128, small[1:]
     at = (v & _ASCII_CONSONANT[before] & _ASCII_CONSONANT[after]) | (digit & (_ASCII_LATIN[before] | _ASCII_LATIN[after]))
     return [(i, i + 1, _LETTER_GLYPHS[text[i]]) for i in np.flatnonzero(at).tolist()]
+
+
+def _bar_pair(text: str) -> bool:
+    return "|_" in text or "|<" in text or "|{" in text or "|)" in text or "|3" in text or "|\\" in text or "|-" in text
+
+
+def _backslash_pair(text: str) -> bool:
+    return "/\\" in text or "\\/" in text or "\\_" in text or "-\\" in text
 
 
 def has_symbol_glyph(text: str) -> bool:
@@ -724,7 +737,7 @@ def loose_skeleton(text: str) -> Loose | None:
     dropped, separators are dropped and repeats collapse with no limits. The exact skeletons, put
     through the same letter map (`loose_form`), are substrings of it.
     """
-    if has_symbol_glyph(text):
+    if ("\\" in text or "|" in text) and has_symbol_glyph(text):
         return None  # "c|_|nt": the glyph reading has letters where this one has separators
     t = tables()
     raw = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
