@@ -630,7 +630,15 @@ def _letter_glyphs(text: str) -> list[tuple[int, int, str]]:
 
 
 def _bar_pair(text: str) -> bool:
-    return "|_" in text or "|<" in text or "|{" in text or "|)" in text or "|3" in text or "|\\" in text or "|-" in text
+    i = text.find("|")
+    while i >= 0:
+        if text[i + 1:i + 2] in _AFTER_BAR:
+            return True
+        i = text.find("|", i + 1)
+    return False
+
+
+_AFTER_BAR = frozenset("_<{)3\\-")  # the second character of every glyph that starts with |
 
 
 def _backslash_pair(text: str) -> bool:
@@ -794,7 +802,7 @@ def _loose_symbols(text: str, raw: np.ndarray, codes: np.ndarray, symbols: np.nd
         else:
             clusters.append([p])
     for cluster in clusters:
-        lo, hi = max(cluster[0] - 2 * REACH, 0), min(cluster[-1] + 2 * REACH + 1, n)
+        lo, hi = max(cluster[0] - REACH - 1, 0), min(cluster[-1] + REACH + 2, n)
         exact = t.code[raw[lo:hi]]
         if _resolve_leet(text[lo:hi], raw[lo:hi], exact, t, False) & MADE_SYMBOL:
             return False
