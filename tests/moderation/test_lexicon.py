@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 
@@ -214,6 +215,20 @@ def test_the_glyph_reading_leaves_ordinary_text_alone(lexicon, text):
 ])
 def test_numbers_units_contractions_and_options_are_not_evasions(lexicon, text):
     assert found(lexicon, text) == []
+
+
+def test_quick_check_agrees_with_the_exact_readings_on_random_leet(lexicon):
+    """The quick check settles @ and $ over windows of REACH + 1 characters: random leet-heavy texts must find
+    the same matches with it as without it."""
+    exact = Lexicon([*default_lists(), *strict_lists()], default_allow())
+    exact._prefilter = None
+    pieces = ["$187 ", " a $", "$5", "@", "€1", "a $ 5", "1 a", " i $", "$ h", "5", "$$", "@ 4 ", "x$", " $ ", "0",
+              "4", "h", "i t", " s", "k i l l", "c0caine", "a$$hole ", "!", "|", "1", "sh!t", "c|_|nt", "fvck", "9hb",
+              "hello world ", "毒 品", "\n", "ass", "5 h 17", "kill the process"]
+    rng = random.Random(20261126)
+    for _ in range(400):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        assert lexicon.find(text) == exact.find(text), text
 
 
 def test_quick_check_agrees_with_the_exact_readings(lexicon):
