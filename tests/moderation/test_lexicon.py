@@ -198,6 +198,7 @@ def test_a_term_read_as_a_word_of_its_sentence_stays(lexicon, text, term):
 @pytest.mark.parametrize("text, term, spelled", [
     ("shut up you c|_|nt", "cunt", "c|_|nt"), ("|<ill yourself", "kill yourself", "|<ill yourself"),
     ("fvck this", "fuck", "fvck"), ("selling 9hb cheap", "ghb", "9hb"), ("/\\ssh0le", "asshole", "/\\ssh0le"),
+    ("|<\u200bill them", "kill", "|<\u200bill"),  # a zero-width space after the glyph
 ])
 def test_letters_drawn_with_symbols_or_stand_ins_are_read(lexicon, text, term, spelled):
     assert (term, spelled) in found(lexicon, text)
@@ -212,6 +213,7 @@ def test_the_glyph_reading_leaves_ordinary_text_alone(lexicon, text):
     "Set the oven to 425 °F.", "Flight time 7 h 35 min", "Hb 12.9 g Hb per dL",  # numbers and units, not leet
     "Tom's hit song", "that's hit and miss",  # an apostrophe's letter belongs to the word before it
     "run ls -d tabs/", "use ki -ll",  # a command-line option starts a new word
+    "take the GH17 bus", "MDM2 inhibitors", "a 5-hit night", "hero_in_view = True",  # codes, compounds, snake_case
 ])
 def test_numbers_units_contractions_and_options_are_not_evasions(lexicon, text):
     assert found(lexicon, text) == []

@@ -24,7 +24,7 @@ PIECES = [
     # the glyph reading (normalize.glyph_text): letters drawn with symbols, v for u, 9 for g
     "c|_|nt", "|<", "|_|", "\\/", "fv", "ck", "cv", "nt ", "9hb", "v", "6",
     # numbers, units, contractions and options that are not evasions
-    "455 °F", "5 h 17", "13.5 g Hb", "Mia's hit", "ls -d tabs", "'s", " -",
+    "455 °F", "5 h 17", "13.5 g Hb", "Mia's hit", "ls -d tabs", "'s", " -", "SH17", "5-hit", "hero_in", "_", "-h",
 ]
 
 

@@ -63,7 +63,7 @@ import ahocorasick_rs
 import numpy as np
 
 from tokenmill.moderation.normalize import (
-    BREAK, DATA, EXPAND, FIRST_LETTER, MAX_GAP, NEWLINE, REACH, SPACE, STOP, UNSPACED, WORD, Loose, Normalized,
+    BREAK, DATA, EXPAND, FIRST_LETTER, MARK, MAX_GAP, NEWLINE, REACH, SPACE, STOP, UNSPACED, WORD, Loose, Normalized,
     letter_glyphs_near, loose_form, loose_skeleton, normalize, readings, tables,
 )
 from tokenmill.moderation.segment import SEGMENT_CONTEXT, chinese_words
@@ -566,6 +566,9 @@ def _gaps_ok(entry: _Entry, nz: Normalized, cs: int, i: int, j: int) -> bool:
                 return False
             continue
         if SPACE not in has:
+            if has == {MARK} and set(nz.original[pos[g] + 1:pos[g + 1]]) == {"_"}:  # snake_case: "hero_in_view"
+                run = int(np.searchsorted(nz.run_start, i + g, side="right")) - 1 - cs
+                cuts.append((i + g, run in entry.breaks))
             continue  # punctuation without a space: "k.i.l.l", "co-caine"
         if BREAK in has or STOP in has:
             return False

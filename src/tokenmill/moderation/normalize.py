@@ -16,8 +16,9 @@ and keeps the arrays that map every skeleton character back to the original stri
    as a s e, when a Latin letter stands next to them ("h3r0in", "@ss", "$hit"), across punctuation
    ("c.0.c.a.i.n.e"), or across a space when that letter stands alone ("$ h i t", not "5 hit");
    a run of one to three ! or | reads as i or l only between two letters ("k!ll", "sh!!t"). It runs
-   in LEET_ROUNDS passes, so chains of three ("@$$h0le") resolve. A capital followed only by one to
-   four digits is a code (A55, M4, A380), not leet. So "2024", "$5", "5 hit points", "kill!" and
+   in LEET_ROUNDS passes, so chains of three ("@$$h0le") resolve. One to three capitals followed only by
+   one to four digits are a code (A55, M4, A380, SH17), not leet; so are numbers of two digits or more and
+   a digit before a hyphenated word ("5-hit"). So "2024", "$5", "5 hit points", "kill!" and
    "the A55" are left alone.
    Decision: leet is contextual rather than global, because a global digit map turns every number
    into letters and every "!" after a word into an "i", which costs word boundaries.
@@ -277,28 +278,45 @@ _EXCLAIM_B, _BAR_B = ord("!"), ord("|")
 _CLASS_BYTES[_EXCLAIM], _CLASS_BYTES[_BAR] = _EXCLAIM_B, _BAR_B
 # A capital letter followed only by one to four digits is a code (road A55, model M4, paper A4):
 # its digits stay digits.
-_CODE = re.compile(r"[A-Z][0-9]{1,4}(?![A-Za-z0-9])")
+_CODE = re.compile(r"[A-Z]{1,3}[0-9]{1,4}(?![A-Za-z0-9])")
 # The katakana long-vowel mark between Chinese characters is a separator ("毒ー品"), not a letter.
 _HAN_MARK = re.compile("(?<=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])[\u30fc\uff70]{1,2}"
                        "(?=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
 
 
 def _in_code(text: str, p: int) -> bool:
-    """Whether the digit at p is one of the digits of a code such as A55 (see _CODE)."""
+    """Whether the digit at p is one of the digits of a code such as A55, SH17 or MDM4 (see _CODE)."""
     q = p
     while q > 0 and p - q < 4 and "0" <= text[q - 1] <= "9":
         q -= 1
-    if q == 0 or not ("A" <= text[q - 1] <= "Z"):
+    c = q
+    while c > 0 and q - c < 3 and "A" <= text[c - 1] <= "Z":
+        c -= 1
+    if c == q:
         return False
-    if q >= 2 and (text[q - 2].isascii() and text[q - 2].isalnum()):
+    if c >= 1 and (text[c - 1].isascii() and text[c - 1].isalnum()):
         return False
-    return _CODE.match(text, q - 1) is not None
+    return _CODE.match(text, c) is not None
+
+
+def _in_compound(text: str, p: int) -> bool:
+    """Whether the digit at p is in a number of one to three digits joined by a hyphen to a word: "5-hit game",
+    "10-day pass" (short, so that what decides it stays within REACH)."""
+    a = p
+    while a > 0 and "0" <= text[a - 1] <= "9":
+        a -= 1
+    b = p + 1
+    while b < len(text) and "0" <= text[b] <= "9":
+        b += 1
+    word = text[b + 1:b + 3]
+    return (b - a <= 3 and text[b:b + 1] == "-" and len(word) == 2 and word.isascii() and word.isalpha()
+            and not (a > 0 and _LEET_BOUND.match(text[a - 1])))
 
 
 def _stays_digit(text: str, p: int) -> bool:
     """Whether the digit at p is part of a code (A55) or of a number: two or more digits (with . or , between
     digits) that touch no Latin letter and no @ $ €, as in "455 °F" or "5 h 17"; such digits are never leet."""
-    return _in_code(text, p) or _in_number(text, p)
+    return _in_code(text, p) or _in_number(text, p) or _in_compound(text, p)
 
 
 def _in_number(text: str, p: int) -> bool:
@@ -677,8 +695,19 @@ def glyph_text(text: str, edits: list[tuple[int, int, str]] | None = None) -> st
 
 
 def _touches_leet(text: str, start: int, end: int) -> bool:
-    """Whether the character before `start` or at `end` is a Latin letter, a digit, @ or $."""
-    return any(c.isascii() and (c.isalnum() or c in "@$") for c in text[max(start - 1, 0):start] + text[end:end + 1])
+    """Whether the nearest visible character before `start` or from `end` is a Latin letter, a digit, @ or $
+    (zero-width characters between do not count: "|<" + ZWSP + "ill")."""
+    before = start - 1
+    while before >= 0 and text[before] in _ZERO_WIDTH:
+        before -= 1
+    after = end
+    while after < len(text) and text[after] in _ZERO_WIDTH:
+        after += 1
+    return any(c.isascii() and (c.isalnum() or c in "@$") for c in text[before:before + 1] * (before >= 0)
+               + text[after:after + 1])
+
+
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\u00ad\ufeff")
 
 
 def loose_form(skeleton: str) -> str:
