@@ -319,16 +319,23 @@ def _stays_digit(text: str, p: int) -> bool:
     return _in_code(text, p) or _in_number(text, p) or _in_compound(text, p)
 
 
+_NUMBER_REACH = 8  # a number is judged within this many characters of the digit (a longer one is a number)
+
+
 def _in_number(text: str, p: int) -> bool:
     n = len(text)
     a = p
-    while a > 0 and ("0" <= text[a - 1] <= "9" or (text[a - 1] in ".," and a > 1 and "0" <= text[a - 2] <= "9")):
+    while a > 0 and p - a < _NUMBER_REACH and (
+            "0" <= text[a - 1] <= "9" or (text[a - 1] in ".," and a > 1 and "0" <= text[a - 2] <= "9")):
         a -= 1
     b = p + 1
-    while b < n and ("0" <= text[b] <= "9" or (text[b] in ".," and b + 1 < n and "0" <= text[b + 1] <= "9")):
+    while b < n and b - p <= _NUMBER_REACH and (
+            "0" <= text[b] <= "9" or (text[b] in ".," and b + 1 < n and "0" <= text[b + 1] <= "9")):
         b += 1
     digits = sum(1 for c in text[a:b] if "0" <= c <= "9")
-    return digits >= 2 and not (a > 0 and _LEET_BOUND.match(text[a - 1])) and not (b < n and _LEET_BOUND.match(text[b]))
+    left_open = a > 0 and p - a < _NUMBER_REACH and _LEET_BOUND.match(text[a - 1])
+    right_open = b < n and b - p <= _NUMBER_REACH and _LEET_BOUND.match(text[b])
+    return digits >= 2 and not left_open and not right_open
 
 
 _LEET_BOUND = re.compile("[A-Za-z@$\u20ac]")
