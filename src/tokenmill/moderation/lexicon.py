@@ -565,16 +565,14 @@ def _gaps_ok(entry: _Entry, nz: Normalized, cs: int, i: int, j: int) -> bool:
             if BREAK in has:
                 return False
             continue
-        if SPACE not in has:
-            if has == {MARK} and set(nz.original[pos[g] + 1:pos[g + 1]]) == {"_"}:  # snake_case: "hero_in_view"
-                run = int(np.searchsorted(nz.run_start, i + g, side="right")) - 1 - cs
-                cuts.append((i + g, run in entry.breaks))
-            continue  # punctuation without a space: "k.i.l.l", "co-caine"
+        gap = nz.original[pos[g] + 1:pos[g + 1]]
+        if SPACE not in has and not (has == {MARK} and set(gap) == {"_"}):
+            continue  # punctuation without a space: "k.i.l.l", "co-caine"; snake_case ("hero_in_view") is words
         if BREAK in has or STOP in has:
             return False
         run = int(np.searchsorted(nz.run_start, i + g, side="right")) - 1 - cs
         natural = run in entry.breaks  # the term has a space here too ("crystal meth", "kill -9")
-        if not natural and _OPTION.search(nz.original[pos[g] + 1:pos[g + 1]]):
+        if not natural and _OPTION.search(gap):
             return False  # "ls -d tabs": an option, not a letter cut off
         if not natural and g == 0 and not _word_char(nz, pos[0] + 1) and _NUMBER_BEFORE.search(
                 nz.original[max(pos[0] - 2, 0):pos[0]]):

@@ -314,8 +314,9 @@ def _in_compound(text: str, p: int) -> bool:
 
 
 def _stays_digit(text: str, p: int) -> bool:
-    """Whether the digit at p is part of a code (A55) or of a number: two or more digits (with . or , between
-    digits) that touch no Latin letter and no @ $ €, as in "455 °F" or "5 h 17"; such digits are never leet."""
+    """Whether the digit at p is part of a code (A55, SH17), of a number (two or more digits, with . or ,
+    between digits, that touch no Latin letter and no @ $ €: "455 °F", "5 h 17") or of a short number joined
+    by a hyphen to a word ("5-hit"); such digits are never leet."""
     return _in_code(text, p) or _in_number(text, p) or _in_compound(text, p)
 
 
@@ -710,8 +711,8 @@ def _touches_leet(text: str, start: int, end: int) -> bool:
     after = end
     while after < len(text) and text[after] in _ZERO_WIDTH:
         after += 1
-    return any(c.isascii() and (c.isalnum() or c in "@$") for c in text[before:before + 1] * (before >= 0)
-               + text[after:after + 1])
+    near = (text[before] if before >= 0 else "") + text[after:after + 1]
+    return any(c.isascii() and (c.isalnum() or c in "@$") for c in near)
 
 
 _ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\u00ad\ufeff")
@@ -781,7 +782,7 @@ def loose_skeleton(text: str) -> Loose | None:
     dropped, separators are dropped and repeats collapse with no limits. The exact skeletons, put
     through the same letter map (`loose_form`), are substrings of it.
     """
-    if ("\\" in text or "|" in text) and has_symbol_glyph(text):
+    if has_symbol_glyph(text):
         return None  # "c|_|nt": the glyph reading has letters where this one has separators
     t = tables()
     raw = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)

@@ -28,7 +28,9 @@ number of fixed runs, L_t the longest term and L_a the longest allowlist phrase 
 
     h = S_fix + 1 - L_t                     without an allowlist
     h = S_fix + 2 - L_a - max(L_t, L_a)     with one (an allowlisted phrase can hide a term in it)
-    h = min(that, S_fix + 2 - L_t - 2 L_w)  with Chinese words (L_w: the longest; one can run across a term)
+    h = min(that, S_fix + 2 - L_t - 2 L_w)  with Chinese words (L_w: the longest; one can run across a term;
+                                            at least SEGMENT_CONTEXT + 1 where a term has a Chinese edge,
+                                            since word segmentation reads that many runs around its hits)
 
 and nothing but the unsettled tail once the text ends in a gap longer than MAX_GAP (a hard break:
 no later letter can join what came before). Each reading of the window (normalize.readings) is
@@ -38,7 +40,9 @@ the window (most chunks), no exact reading is made: the tail is counted in runs 
 reading, which are coarser than the exact ones, so as many runs back reach at least as far.
 A hit of a term that some allowlisted phrase contains
 is decided only once that phrase could no longer complete around it; other hits as soon as the
-skeleton run after them is fixed.
+skeleton run after them is fixed. A hit of a term with a Chinese edge keeps the SEGMENT_CONTEXT runs
+before it in the window, and the window never starts inside a skeleton run of any reading (readings
+collapse runs differently: a glyph's letter may join the run after it).
 
 so it is L_t - 1 (or L_a + max(L_t, L_a) - 2) collapsed skeleton letters, plus the run not yet
 fixed and the separators around them. In characters that is bounded because a run is at most
