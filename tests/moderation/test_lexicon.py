@@ -204,6 +204,15 @@ def test_letters_drawn_with_symbols_or_stand_ins_are_read(lexicon, text, term, s
     assert (term, spelled) in found(lexicon, text)
 
 
+def test_a_long_text_reads_glyphs_in_windows_around_them(lexicon):
+    """Over QUICK_CHECK_LIMIT characters the glyph reading runs only around glyphs: what it finds there, and
+    what the first reading finds far from any glyph, are found at their offsets in the whole text."""
+    filler = "Envs and argv stay as they are in this long paste. " * 800  # 40,800 characters, v's everywhere
+    text = filler + "you c|_|nt, " + filler + "fvck off and kill it"
+    found_terms = {(m.term, text[m.start:m.end]) for m in lexicon.find(text)}
+    assert found_terms == {("cunt", "c|_|nt"), ("fuck", "fvck"), ("kill", "kill")}
+
+
 @pytest.mark.parametrize("text", ["I have a NVMe drive", "envs and argv", "a || b", "x | y", "in 1990 we had 9 hosts"])
 def test_the_glyph_reading_leaves_ordinary_text_alone(lexicon, text):
     assert found(lexicon, text) == []

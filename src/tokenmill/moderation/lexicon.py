@@ -64,7 +64,7 @@ import numpy as np
 
 from tokenmill.moderation.normalize import (
     BREAK, DATA, EXPAND, FIRST_LETTER, MARK, MAX_GAP, NEWLINE, REACH, SPACE, STOP, UNSPACED, WORD, Loose, Normalized,
-    letter_glyphs_near, loose_form, loose_skeleton, normalize, readings, tables,
+    glyph_edits, letter_glyphs_near, loose_form, loose_skeleton, normalize, readings, tables,
 )
 from tokenmill.moderation.segment import SEGMENT_CONTEXT, chinese_words
 
@@ -314,8 +314,10 @@ class Lexicon:
         """Every term in `text`, with offsets into `text`, in order of start."""
         if not text or self._automaton is None:
             return []
+        if len(text) > QUICK_CHECK_LIMIT:
+            return self._find_long(text)
         glyphs = None  # every glyph (normalize.glyph_edits) unless the loose reading narrows them down
-        if len(text) <= QUICK_CHECK_LIMIT and self._prefilter is not None:
+        if self._prefilter is not None:
             loose = loose_skeleton(text)
             if loose is not None:
                 spans = self._loose_spans(loose)
@@ -329,6 +331,22 @@ class Lexicon:
         for r, nz in enumerate(readings(text, glyphs=glyphs)):
             found += self.apply_allowlist(self.hits(nz, r), nz)
         return _to_matches(found)
+
+    def _find_long(self, text: str) -> list[Match]:
+        """`find` for a text over QUICK_CHECK_LIMIT characters, where the quick check does not pay (such text
+        nearly always holds a near-miss): the first two readings over all of it, the glyph reading only in
+        windows around its glyphs (GLYPH_WINDOW characters either side, far more than a match and what decides
+        it can reach), keeping the matches there that come within REACH of a glyph."""
+        found: list[_Hit] = []
+        for r, nz in enumerate(readings(text, glyphs=[])):
+            found += self.apply_allowlist(self.hits(nz, r), nz)
+        matches = set(_to_matches(found))
+        for lo, hi, edits in _glyph_windows(glyph_edits(text), len(text)):
+            for m in self.find(text[lo:hi]):
+                start, end = m.start + lo, m.end + lo
+                if any(start < e + REACH and s - REACH < end for s, e, _ in edits):
+                    matches.add(Match(m.term, m.list_name, start, end))
+        return sorted(matches, key=lambda m: (m.start, m.end, m.list_name, m.term))
 
     @staticmethod
     def mask(text: str, matches: Iterable[Match]) -> str:
@@ -427,6 +445,23 @@ def _joined(nz: Normalized, k: int) -> bool:
     between = nz.codes[p + 1:q]
     return (q - p - 1 <= MAX_GAP and not ((between == BREAK) | (between == NEWLINE) | (between == STOP)).any()
             and not _CLAUSE_EDGES.intersection(nz.original[p + 1:q]))
+
+
+GLYPH_WINDOW = 1024  # characters read either side of a glyph in a long text (see Lexicon._find_long)
+
+
+def _glyph_windows(edits: list[tuple[int, int, str]], n: int) -> list[tuple[int, int, list[tuple[int, int, str]]]]:
+    """Windows [lo, hi) around clusters of glyphs, each under QUICK_CHECK_LIMIT characters, with their glyphs."""
+    windows: list[tuple[int, int, list[tuple[int, int, str]]]] = []
+    group: list[tuple[int, int, str]] = []
+    for edit in edits:
+        if group and (edit[0] - group[-1][1] > GLYPH_WINDOW or edit[1] - group[0][0] > QUICK_CHECK_LIMIT // 4):
+            windows.append((max(group[0][0] - GLYPH_WINDOW, 0), min(group[-1][1] + GLYPH_WINDOW, n), group))
+            group = []
+        group.append(edit)
+    if group:
+        windows.append((max(group[0][0] - GLYPH_WINDOW, 0), min(group[-1][1] + GLYPH_WINDOW, n), group))
+    return windows
 
 
 def _inside_any(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
