@@ -223,6 +223,7 @@ def test_the_glyph_reading_leaves_ordinary_text_alone(lexicon, text):
     "Tom's hit song", "that's hit and miss",  # an apostrophe's letter belongs to the word before it
     "run ls -d tabs/", "use ki -ll",  # a command-line option starts a new word
     "take the GH17 bus", "MDM2 inhibitors", "a 5-hit night", "hero_in_view = True",  # codes, compounds, snake_case
+    "/blog/the-hero-in-us", "mass-acre farms",  # a hyphen between two ordinary words joins words, not letters
 ])
 def test_numbers_units_contractions_and_options_are_not_evasions(lexicon, text):
     assert found(lexicon, text) == []

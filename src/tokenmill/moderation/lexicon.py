@@ -601,8 +601,8 @@ def _gaps_ok(entry: _Entry, nz: Normalized, cs: int, i: int, j: int) -> bool:
                 return False
             continue
         gap = nz.original[pos[g] + 1:pos[g + 1]]
-        if SPACE not in has and not (has == {MARK} and set(gap) == {"_"}):
-            continue  # punctuation without a space: "k.i.l.l", "co-caine"; snake_case ("hero_in_view") is words
+        if SPACE not in has and not (has == {MARK} and len(gap) == 1 and gap in "_-"):
+            continue  # punctuation without a space: "k.i.l.l", "co-caine"; but "hero_in", "hero-in" are words
         if BREAK in has or STOP in has:
             return False
         run = int(np.searchsorted(nz.run_start, i + g, side="right")) - 1 - cs
