@@ -1,6 +1,7 @@
 """Lexicon quality: recall on written evasions of shipped terms, false positives on benign near-misses.
 
-    .venv/bin/python scripts/eval_lexicon.py --set heldout6  # held-out v6: the clean held-out set
+    .venv/bin/python scripts/eval_lexicon.py --set heldout7  # held-out v7: the clean held-out set
+    .venv/bin/python scripts/eval_lexicon.py --set heldout6  # held-out v6: seen (one class of fix from it)
     .venv/bin/python scripts/eval_lexicon.py --set heldout5  # held-out v5: seen (six allow-words from it)
     .venv/bin/python scripts/eval_lexicon.py --set heldout4  # held-out v4: seen (its failures chose fixes)
     .venv/bin/python scripts/eval_lexicon.py --set heldout3  # held-out v3: seen (its failures chose fixes)
@@ -9,7 +10,7 @@
     .venv/bin/python scripts/eval_lexicon.py --set tuning    # the sets used while tuning
     .venv/bin/python scripts/eval_lexicon.py --json --show-failures
 
-Data: tests/moderation/data/{evasions,benign}_{tuning,heldout,heldout2,...,heldout6}.tsv (see PROVENANCE.md there).
+Data: tests/moderation/data/{evasions,benign}_{tuning,heldout,heldout2,...,heldout7}.tsv (see PROVENANCE.md there).
 An evasion case counts as found when a lexicon of every shipped list (default and strict) reports a
 match of its term; a benign case is a false positive when it reports any match at all.
 """
@@ -74,9 +75,9 @@ def evaluate(lexicon: Lexicon, evasions: list[Case], benign: list[Case]) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", choices=["heldout6", "heldout5", "heldout4", "heldout3", "heldout2", "heldout",
-                                          "tuning"],
-                        default="heldout6", help="heldout6: the clean held-out set; heldout5 ... heldout: v5 to v1, no "
+    parser.add_argument("--set", choices=["heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout2",
+                                          "heldout", "tuning"],
+                        default="heldout7", help="heldout7: the clean held-out set; heldout6 ... heldout: v6 to v1, no "
                                                  "longer clean; tuning")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--show-failures", action="store_true")
