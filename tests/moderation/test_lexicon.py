@@ -199,6 +199,7 @@ def test_a_term_read_as_a_word_of_its_sentence_stays(lexicon, text, term):
     ("shut up you c|_|nt", "cunt", "c|_|nt"), ("|<ill yourself", "kill yourself", "|<ill yourself"),
     ("fvck this", "fuck", "fvck"), ("selling 9hb cheap", "ghb", "9hb"), ("/\\ssh0le", "asshole", "/\\ssh0le"),
     ("|<\u200bill them", "kill", "|<\u200bill"),  # a zero-width space after the glyph
+    ("fu\u00a2k that", "fuck", "fu\u00a2k"),  # the cent sign for c, as $ for s
 ])
 def test_letters_drawn_with_symbols_or_stand_ins_are_read(lexicon, text, term, spelled):
     assert (term, spelled) in found(lexicon, text)

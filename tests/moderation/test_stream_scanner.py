@@ -25,6 +25,7 @@ PIECES = [
     "c|_|nt", "|<", "|_|", "\\/", "fv", "ck", "cv", "nt ", "9hb", "v", "6",
     # numbers, units, contractions and options that are not evasions
     "455 °F", "5 h 17", "13.5 g Hb", "Mia's hit", "ls -d tabs", "'s", " -", "SH17", "5-hit", "hero_in", "_", "-h",
+    "fu\u00a2k", "\u00a2", "50\u00a2 ",
 ]
 
 

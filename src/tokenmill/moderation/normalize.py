@@ -12,8 +12,8 @@ and keeps the arrays that map every skeleton character back to the original stri
    Spaces, punctuation and symbols are separators: they are removed from the skeleton but remembered,
    so that the lexicon can judge them (a space between single letters is an evasion, a full stop
    followed by a space is the end of a sentence).
-3. Leetspeak, in context only: the digits 0 1 3 4 5 7 8 read as o i e a s t b, and the symbols @ $ €
-   as a s e, when a Latin letter stands next to them ("h3r0in", "@ss", "$hit"), across punctuation
+3. Leetspeak, in context only: the digits 0 1 3 4 5 7 8 read as o i e a s t b, and the symbols @ $ € ¢
+   as a s e c, when a Latin letter stands next to them ("h3r0in", "@ss", "$hit"), across punctuation
    ("c.0.c.a.i.n.e"), or across a space when that letter stands alone ("$ h i t", not "5 hit");
    a run of one to three ! or | reads as i or l only between two letters ("k!ll", "sh!!t"). It runs
    in LEET_ROUNDS passes, so chains of three ("@$$h0le") resolve. One to three capitals followed only by
@@ -90,7 +90,8 @@ _NEWLINES = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 _BREAKS = ",;:!?\u3002\u3001"  # NFKC already turned ，；：！？ into these
 _STOPS = ".\u2026"
 # symbol -> (letter, needs a letter on both sides)
-_AMBIG = {"@": ("a", False), "$": ("s", False), "€": ("e", False), "!": ("i", True), "|": ("l", True)}
+_AMBIG = {"@": ("a", False), "$": ("s", False), "€": ("e", False), "\u00a2": ("c", False), "!": ("i", True),
+          "|": ("l", True)}
 _AMBIG_FALLBACK = {"!": BREAK}
 LEET_REACH = 3  # characters a leet digit or symbol looks across for a letter
 LEET_ROUNDS = 3  # passes of leet resolution: a chain of three symbols ("@$$h0le") resolves
@@ -777,7 +778,7 @@ def loose_skeleton(text: str) -> Loose | None:
     the text), or None where it cannot promise that (a ! or | that may read as a letter, ligatures).
 
     Every leet digit reads as its letter whatever its context (l reads as i, so 1 as i and as l are
-    both covered); @ $ € read as letters when one stands right next to a Latin letter, as separators
+    both covered); @ $ € ¢ read as letters when one stands right next to a Latin letter, as separators
     when no letter or leet character is near, and otherwise as `normalize` resolves them. ー is
     dropped, separators are dropped and repeats collapse with no limits. The exact skeletons, put
     through the same letter map (`loose_form`), are substrings of it.
@@ -807,7 +808,7 @@ def loose_skeleton(text: str) -> Loose | None:
 
 
 def _loose_symbols(text: str, raw: np.ndarray, codes: np.ndarray, symbols: np.ndarray, t: Tables) -> bool:
-    """Settle @ $ € ! | for the loose reading, in place; False where only the full reading can."""
+    """Settle @ $ € ¢ ! | for the loose reading, in place; False where only the full reading can."""
     n = len(codes)
     undecided = []
     for p in symbols.tolist():

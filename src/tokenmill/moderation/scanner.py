@@ -66,7 +66,7 @@ ACTIONS = ("block", "mask")
 UNSETTLED = REACH + 1  # trailing characters whose normalisation a later character may still change
 # Text whose characters no later character can re-read: ASCII letters, spaces, plain punctuation and
 # Chinese. Where the last UNSETTLED characters are all such, only the last one is unsettled (a combining
-# mark may still join it); leet digits and symbols (0-9, @ $ € ! |), ー and the rest keep UNSETTLED.
+# mark may still join it); leet digits and symbols (0-9, @ $ € ¢ ! |), ー and the rest keep UNSETTLED.
 _PLAIN_TAIL = re.compile("[A-Za-z \n\t.,;:?'\"()\u3001\u3002\u4e00-\u9fff\uff0c\uff1a\uff1b\uff1f-]*")
 CONTEXT = 2 * REACH  # characters kept before the window, read for word boundaries and leetspeak
 QUICK_HOLD_LIMIT = 256  # the quick path only where it holds fewer characters (long runs: the exact one)
