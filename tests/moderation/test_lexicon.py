@@ -252,3 +252,19 @@ def test_quick_check_agrees_with_the_exact_readings(lexicon):
              "9hb", "|<ill"]
     for text in texts:
         assert lexicon.find(text) == exact.find(text), text
+
+
+def test_lexicons_with_the_same_chinese_terms_share_one_segmenter_freed_with_the_last():
+    """Each segmenter holds jieba's dictionary (~40 MB): reloads must not keep the old term sets' ones alive."""
+    import gc
+
+    from tokenmill.moderation import segment
+
+    terms = TermList("reload", ("冰毒", "测试用词"))
+    first, second = Lexicon([terms]), Lexicon([terms])
+    assert first._words is second._words and first.find("一群乌鸦买冰毒") != []
+    key = frozenset(["冰毒", "测试用词"])
+    assert key in segment._shared
+    del first, second
+    gc.collect()
+    assert key not in segment._shared

@@ -619,8 +619,9 @@ GLYPHS = {
 _MULTI_GLYPH = re.compile("|".join(re.escape(g) for g in sorted(GLYPHS, key=len, reverse=True)))
 _LETTER_GLYPHS = {"v": "u", "V": "u", "6": "g", "9": "g"}
 LOOSE_LETTER_GLYPHS = {"v": "u", "6": "g", "9": "g"}  # how the loose reading folds them (see loose_skeleton)
+_CONSONANTS = "bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ"  # a v between two of these reads as u
 _ASCII_CONSONANT = np.zeros(129, dtype=bool)  # index 128: every code from 128 on
-_ASCII_CONSONANT[[ord(c) for c in "bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ"]] = True
+_ASCII_CONSONANT[[ord(c) for c in _CONSONANTS]] = True
 _ASCII_LATIN = np.zeros(129, dtype=bool)
 _ASCII_LATIN[[ord(c) for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"]] = True
 
@@ -670,6 +671,12 @@ _AFTER_BAR = frozenset("_<{)3\\-")  # the second character of every glyph that s
 
 def _backslash_pair(text: str) -> bool:
     return "/\\" in text or "\\/" in text or "\\_" in text or "-\\" in text
+
+
+def glyph_open_at_end(text: str) -> bool:
+    """Whether the text ends in a v that the next character may still make a glyph (a consonant, then v:
+    "fv" before "ck"), so that letters before it may yet start a term in the glyph reading."""
+    return len(text) >= 2 and text[-1] in "vV" and text[-2] in _CONSONANTS
 
 
 def has_symbol_glyph(text: str) -> bool:

@@ -59,7 +59,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tokenmill.moderation.lexicon import Lexicon, Match, _Hit
-from tokenmill.moderation.normalize import LEET_REACH, MAX_GAP, REACH, Loose, Normalized, readings
+from tokenmill.moderation.normalize import (
+    LEET_REACH, MAX_GAP, REACH, Loose, Normalized, glyph_open_at_end, readings,
+)
 from tokenmill.moderation.segment import SEGMENT_CONTEXT
 
 ACTIONS = ("block", "mask")
@@ -141,7 +143,7 @@ class StreamScanner:
             keep_from = base + _whole_runs(window, keep_from - base)
         # what is kept for context (keep_from) may reach further back than what is held from the client
         # (open_from): text where no term can begin any more goes out now, not a term's length later
-        if _open_reread(buf, max(0, self._released - base)) or _open_glyph(buf):
+        if _open_reread(buf, max(0, self._released - base)) or glyph_open_at_end(buf):
             open_from = keep_from  # a 1 ! | whose reading is open: a second reading may yet re-read it; hold as far
         open_from = max(open_from, self._released)
         new = []
@@ -333,15 +335,6 @@ def _whole_runs(window: list[Normalized], keep_from: int) -> int:
                 if start < keep_from:
                     keep_from, moved = start, True
     return keep_from
-
-
-_CONSONANTS = frozenset("bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ")
-
-
-def _open_glyph(buf: str) -> bool:
-    """Whether a final v may yet read as u (normalize.glyph_text: between two consonants, "fvck"): the letters
-    before it may then start a term in the glyph reading that the first reading does not hold back."""
-    return len(buf) >= 2 and buf[-1] in "vV" and buf[-2] in _CONSONANTS
 
 
 def _settled(buf: str) -> int:

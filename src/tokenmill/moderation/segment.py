@@ -16,6 +16,7 @@ still holds the words where the dictionary's choice is wrong.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -39,29 +40,30 @@ class ChineseWords:
                 continue  # a term mixing scripts is cut at the change anyway ("k|粉"); its Chinese side decides
             if not self._jieba.has_word(term):
                 self._jieba.add_word(term, TERM_FREQ, None)
+        self._words = lru_cache(maxsize=WORDS_CACHE)(self._segment)  # per instance: freed with it
 
     def cuts(self, context: str, start: int, end: int) -> bool:
         """Whether the best segmentation of `context` has a word that runs across an edge of context[start:end]:
         one that starts before the term and ends inside it, or starts inside it and ends after it. A word
         that holds the whole term (杀人放火, 毒品走私) does not: the term is still read there."""
-        return any(s < start < e < end or start < s < end < e for s, e in _words(self._jieba, context))
+        return any(s < start < e < end or start < s < end < e for s, e in self._words(context))
+
+    def _segment(self, context: str) -> tuple[tuple[int, int], ...]:
+        return tuple((s, e) for _, s, e in self._jieba.tokenize(context, "default", False))
 
 
-@lru_cache(maxsize=65_536)
-def _words(jieba, context: str) -> tuple[tuple[int, int], ...]:
-    return tuple((s, e) for _, s, e in jieba.tokenize(context, "default", False))
-
-
-_shared: dict[frozenset[str], ChineseWords] = {}
+WORDS_CACHE = 65_536  # segmentations of contexts kept per term set
+_shared: weakref.WeakValueDictionary[frozenset[str], ChineseWords] = weakref.WeakValueDictionary()
 _lock = threading.Lock()
 
 
 def chinese_words(terms: Iterable[str]) -> ChineseWords:
-    """One ChineseWords per set of terms, shared by every lexicon with that set (each holds jieba's
-    dictionary, about 40 MB)."""
+    """One ChineseWords per set of terms, shared by every lexicon with that set while one holds it (each holds
+    jieba's dictionary, about 40 MB); a set no lexicon uses any more, after a reload, is freed."""
     key = frozenset(terms)
     with _lock:
         words = _shared.get(key)
         if words is None:
-            words = _shared[key] = ChineseWords(sorted(key))
+            words = ChineseWords(sorted(key))
+            _shared[key] = words
         return words
