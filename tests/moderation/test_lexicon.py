@@ -66,7 +66,36 @@ def test_word_boundaries_at_both_ends(lexicon):
     assert found(lexicon, "kill") == [("kill", "kill")]
     assert found(lexicon, "(kill)") == [("kill", "kill")]
     assert found(lexicon, "我想kill他") == [("kill", "kill")]  # next to Chinese is a boundary
-    assert found(lexicon, "killer") == [] and found(lexicon, "skill") == []
+    assert found(lexicon, "killjoy") == [] and found(lexicon, "skill") == []
+
+
+@pytest.mark.parametrize("text, term, spelled", [
+    ("what the fucking hell", "fuck", "fucking"),
+    ("he got fucked", "fuck", "fucked"),
+    ("you r3tarded?", "retard", "r3tarded"),
+    ("sluts", "slut", "sluts"),
+    ("that $lutty dress", "slut", "$lutty"),  # a doubled consonant needs no pattern of its own
+    ("charged with raping her", "rape", "raping"),  # the e goes before -ing
+    ("bitches", "bitch", "bitches"),
+    ("they were cooking meth", "cook meth", "cooking meth"),  # the first word of a phrase
+    ("two ecstasy pill", "ecstasy pills", "ecstasy pill"),  # a plural last word, singular
+    ("f u c k i n g", "fuck", "f u c k i n g"),
+    ("fu cking", "fuck", "fu cking"),
+])
+def test_inflected_forms_report_the_plain_term(lexicon, text, term, spelled):
+    assert (term, spelled) in found(lexicon, text)
+
+
+@pytest.mark.parametrize("text", [
+    "they rapped all night", "rapping over the beat",  # "raped" and "raping" reach these through collapsed runs
+    "please assess it",  # "asses"
+    "Naz is here",  # the suffix's piece is an ordinary word of its own: not "nazis"
+    "gh bin/ls",  # acronyms are not inflected ("ghbin")
+    "the car dinged",  # nor are words already inflected ("cardinged")
+    "killing the process",  # an allowlisted phrase covers its own inflections
+])
+def test_inflections_leave_other_words_alone(lexicon, text):
+    assert found(lexicon, text) == []
 
 
 def test_longer_run_at_the_edge_still_finds_the_word(lexicon):

@@ -26,6 +26,8 @@ PIECES = [
     # numbers, units, contractions and options that are not evasions
     "455 °F", "5 h 17", "13.5 g Hb", "Mia's hit", "ls -d tabs", "'s", " -", "SH17", "5-hit", "hero_in", "_", "-h",
     "fu\u00a2k", "\u00a2", "50\u00a2 ",
+    # inflected forms (english.py): a suffix may come in a later chunk, or be an ordinary word after a space
+    "fucking ", "ing", "ers", " in", "Naz is ", "raped", "rapped ", "assess ", "cooking meth", "killer whale", " y ",
 ]
 
 

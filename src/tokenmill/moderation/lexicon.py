@@ -28,6 +28,12 @@ the original text, so normalising hard does not mean matching loosely:
     35 (data/ordinary_words.txt: "mass acre" is two words, "mas sacre" is not); a single letter
     other than "a" and "i" is never ordinary. The price: two ordinary pieces ("hero in", "ass hole")
     are taken as two words even when they were meant as one.
+* Inflections (english.py): each term and allowlisted phrase is also compiled in its regular English
+  forms (-s, -ed, -ing, -in, -er, -ers, -y on its first or last word), which report the plain term:
+  "fucking", "r3tarded", "sluts", "cooking meth". An inflected word cut by spaces hides its term only
+  letter by letter or when its last piece is a long non-word ("fu cking"; not "naz is" or "k1ll y").
+  Ordinary words that a form's skeleton finds but that are other words ("rapped" for "raped") are
+  allowlisted.
 * Allowlist: a hit that lies inside an allowlisted phrase ("kill the process", "大麻烦") is dropped.
 * Chinese words (data/allow_zh_words.txt, part of the shipped allowlist): Chinese has no spaces, so
   a short Chinese term can be the end of one word and the start of the next. An allowlisted entry
@@ -62,6 +68,7 @@ from pathlib import Path
 import ahocorasick_rs
 import numpy as np
 
+from tokenmill.moderation.english import ORDINARY_WORDS, inflections, lookalikes
 from tokenmill.moderation.normalize import (
     BREAK, DATA, EXPAND, FIRST_LETTER, MARK, MAX_GAP, NEWLINE, REACH, SPACE, STOP, UNSPACED, WORD, Loose, Normalized,
     glyph_edits, letter_glyphs_near, loose_form, loose_skeleton, normalize, readings, tables,
@@ -149,12 +156,6 @@ def default_allow() -> TermList:
     return TermList("allow", tuple(dict.fromkeys(phrases.terms + words.terms)), f"{phrases.source}, {words.source}")
 
 
-def _load_ordinary() -> frozenset[str]:
-    lines = (DATA / "ordinary_words.txt").read_text(encoding="utf-8").splitlines()
-    return frozenset(w for w in (line.strip() for line in lines) if w and not w.startswith("#"))
-
-
-ORDINARY_WORDS = _load_ordinary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,7 @@ class _Entry:
     word_end: bool
     crossing: bool = False  # an allowlisted Chinese word: drops a term it runs across, not only one inside it
     segment: str = ""  # a term that begins or ends with a Chinese letter: its letters, for word segmentation
+    inflected: int = -1  # an inflected form (english.py): which word of the term carries the suffix
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,7 @@ class Lexicon:
         allow_terms = allow.terms if isinstance(allow, TermList) else tuple(allow)
         specs = [(t, tl.name, False) for tl in lists for t in tl.terms]
         specs += [(t, "", True) for t in dict.fromkeys(allow_terms)]
+        specs = _with_inflections(specs)
         self.lists = tuple(lists)
         self.allow = tuple(dict.fromkeys(allow_terms))
         by_skeleton: dict[str, list[_Entry]] = {}
@@ -229,7 +232,11 @@ class Lexicon:
         self.longest_term = max((len(p) for p, es in by_skeleton.items() if any(not e.allow for e in es)), default=0)
         self.longest_allow = max((len(p) for p, es in by_skeleton.items() if any(e.allow for e in es)), default=0)
         allowed = [p for p, es in by_skeleton.items() if any(e.allow for e in es)]
-        self._allow_cover = {p: max((len(a) for a in allowed if p in a), default=0) for p in by_skeleton} if allowed else {}
+        self._allow_cover: dict[str, int] = {}  # term skeleton -> the longest allowlisted skeleton holding it
+        for a in allowed:
+            for k, _, _ in self._automaton.find_matches_as_indexes(a.encode(), overlapping=True):
+                p = self._patterns[k]
+                self._allow_cover[p] = max(self._allow_cover.get(p, 0), len(a))
         words = [p for p, es in by_skeleton.items() if any(e.crossing for e in es)]
         self.longest_word = max(map(len, words), default=0)
         if words:
@@ -474,23 +481,40 @@ def _to_matches(hits: list[_Hit]) -> list[Match]:
     return sorted(unique, key=lambda m: (m.start, m.end, m.list_name, m.term))
 
 
-def _compile(specs: list[tuple[str, str, bool]]) -> list[tuple[str, _Entry]]:
-    """Normalise all terms in one pass: joined by line breaks longer than MAX_GAP, so none touch."""
+_Spec = tuple[str, str, str, bool, int]  # pattern text, the term it reports, list, allowlisted?, inflected word
+
+
+def _with_inflections(specs: list[tuple[str, str, bool]]) -> list[_Spec]:
+    """Each term and allowlisted phrase, then its inflected forms (english.py), then as allowlisted phrases the
+    ordinary words that a term's form finds but that are other words ("rapped" for "raped")."""
+    out: list[_Spec] = []
+    others: list[str] = []
+    for term, list_name, allow in specs:
+        out.append((term, term, list_name, allow, -1))
+        for form in inflections(term.lower()):
+            out.append((form.text, term, list_name, allow, form.word))
+            if not allow:
+                others += lookalikes(form)
+    return out + [(w, w, "", True, -1) for w in dict.fromkeys(others)]
+
+
+def _compile(specs: list[_Spec]) -> list[tuple[str, _Entry]]:
+    """Normalise all patterns in one pass: joined by line breaks longer than MAX_GAP, so none touch."""
     if not specs:
         return []
     sep = "\n" * (MAX_GAP + 2)
-    nz = normalize(sep.join(t for t, _, _ in specs))
+    nz = normalize(sep.join(spec[0] for spec in specs))
     kind = tables().kind
-    offsets = np.cumsum([0] + [len(t) + len(sep) for t, _, _ in specs])
+    offsets = np.cumsum([0] + [len(spec[0]) + len(sep) for spec in specs])
     term_letter = np.searchsorted(nz.letter_pos, offsets).tolist()  # each term's first letter
     run_start = nz.run_start.tolist()
     run_of_letter = (np.searchsorted(nz.run_start, np.arange(len(nz.letters) + 1), side="right") - 1).tolist()
     letter_pos, letters = nz.letter_pos.tolist(), nz.letters.tolist()
     spaced = (nz.codes == SPACE) | (nz.codes == NEWLINE)
     out = []
-    for k, (term, list_name, allow) in enumerate(specs):
+    for k, (text, term, list_name, allow, inflected) in enumerate(specs):
         a, b = term_letter[k], term_letter[k + 1]
-        assert b > a, f"term {term!r} normalises to nothing"
+        assert b > a, f"term {text!r} normalises to nothing"
         r0, r1 = run_of_letter[a], run_of_letter[b - 1] + 1
         runs = tuple(run_start[r + 1] - run_start[r] for r in range(r0, r1))
         breaks = frozenset(run_of_letter[i] - r0 for i in range(a, b - 1)
@@ -498,7 +522,8 @@ def _compile(specs: list[tuple[str, str, bool]]) -> list[tuple[str, _Entry]]:
         chinese = allow and all(_letter_kind(c, kind) == UNSPACED for c in letters[a:b])
         edges = (_letter_kind(letters[a], kind), _letter_kind(letters[b - 1], kind))
         segment = "".join(map(chr, letters[a:b])) if not allow and UNSPACED in edges else ""
-        entry = _Entry(term, list_name, allow, runs, breaks, edges[0] == WORD, edges[1] == WORD, chinese, segment)
+        entry = _Entry(term, list_name, allow, runs, breaks, edges[0] == WORD, edges[1] == WORD, chinese, segment,
+                       inflected)
         out.append((nz.text[r0:r1], entry))
     return out
 
@@ -613,22 +638,32 @@ def _gaps_ok(entry: _Entry, nz: Normalized, cs: int, i: int, j: int) -> bool:
                 nz.original[max(pos[0] - 2, 0):pos[0]]):
             return False  # "13.5 g Hb": a unit after a number, then the next word
         cuts.append((i + g, natural))
-    return not _split_into_ordinary_words(nz, i, j, cuts)
+    return not _cut_into_words(nz, i, j, cuts, entry.inflected)
 
 
-def _split_into_ordinary_words(nz: Normalized, i: int, j: int, cuts: list[tuple[int, bool]]) -> bool:
-    """Whether some term word is cut by spaces into pieces that are all ordinary English words."""
+INFLECTED_TAIL = 4  # letters the last piece of an inflected word cut by spaces needs (or all pieces one letter)
+
+
+def _cut_into_words(nz: Normalized, i: int, j: int, cuts: list[tuple[int, bool]], inflected: int) -> bool:
+    """Whether some term word is cut by spaces into pieces that are all ordinary English words; or the
+    inflected word (english.py) is cut, not letter by letter, and its last piece, which holds the suffix, is
+    short or an ordinary word: "naz is" is not "nazis", "k1ll y" not "killy"; "f u c k i n g" and "fu cking" hide
+    their term."""
     if not any(not natural for _, natural in cuts):
         return False
     pieces: list[str] = []
-    start = i
+    start, word = i, 0
     for cut, natural in cuts + [(j, True)]:
         pieces.append(_letters_text(nz, start, cut))
         start = cut + 1
         if natural:
             if len(pieces) > 1 and all(p in ORDINARY_WORDS for p in pieces):
                 return True
+            if len(pieces) > 1 and word == inflected and any(len(p) > 1 for p in pieces) and (
+                    len(pieces[-1]) < INFLECTED_TAIL or pieces[-1] in ORDINARY_WORDS):
+                return True
             pieces = []
+            word += 1
     return False
 
 
