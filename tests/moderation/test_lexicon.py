@@ -57,6 +57,7 @@ def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled
     "请勿吸。毒蛇出没",  # a clause break inside a Chinese term
     "这真是个大麻烦",  # allowlisted
     "这次PK粉丝投票",  # K粉 must start at a word boundary of its Latin letter
+    "tracking code 5H1T-9902", "SKU 6HB-220 pencil set",  # part numbers: capitals and digits, a hyphen, a number
 ])
 def test_ordinary_text_is_left_alone(lexicon, text):
     assert found(lexicon, text) == []

@@ -28,6 +28,7 @@ PIECES = [
     "fu\u00a2k", "\u00a2", "50\u00a2 ",
     # inflected forms (english.py): a suffix may come in a later chunk, or be an ordinary word after a space
     "fucking ", "ing", "ers", " in", "Naz is ", "raped", "rapped ", "assess ", "cooking meth", "killer whale", " y ",
+    "5H1T-9902", "6HB-2", "20 ", "$5HIT",
 ]
 
 
@@ -85,6 +86,12 @@ def test_splits_inside_a_term_and_inside_chinese(lexicon):
     for cut in range(1, len(text)):
         out, matches, _ = stream(lexicon, "mask", [text[:cut], text[cut:]])
         assert sorted(matches, key=order) == expected and out == lexicon.mask(text, expected)
+
+
+def test_a_symbol_that_a_later_letter_makes_leet_is_held(lexicon):
+    # "$5" reads as no letter and a digit; "$5HIT" as "shit" from the "$" on: the "$" must not go out first
+    out, matches, _ = stream(lexicon, "mask", list("$5HIT"))
+    assert [(m.start, m.end) for m in matches] == [(0, 5)] and out == "*****"
 
 
 def test_block_mode_releases_nothing_of_the_match(lexicon):

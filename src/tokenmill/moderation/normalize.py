@@ -300,6 +300,21 @@ def _in_code(text: str, p: int) -> bool:
     return _CODE.match(text, c) is not None
 
 
+_PART_NUMBER = re.compile(r"[A-Z0-9]*[A-Z][A-Z0-9]*-[0-9]{2}")  # a capitals-and-digits part before "-" and a number
+
+
+def _in_part_number(text: str, p: int) -> bool:
+    """Whether the digit at p is in a part or tracking number: capitals and digits joined by a hyphen to a number
+    of two or more digits ("6HB-220", "5H1T-9902"; at most 8 characters before the hyphen)."""
+    a = p
+    while a > 0 and p - a < 8 and (text[a - 1].isascii() and (text[a - 1].isdigit() or text[a - 1].isupper())):
+        a -= 1
+    if a > 0 and text[a - 1].isascii() and text[a - 1].isalnum():
+        return False
+    m = _PART_NUMBER.match(text, a)
+    return m is not None and m.end() - 3 - a <= 8
+
+
 def _in_compound(text: str, p: int) -> bool:
     """Whether the digit at p is in a number of one to three digits joined by a hyphen to a word: "5-hit game",
     "10-day pass" (short, so that what decides it stays within REACH)."""
@@ -317,8 +332,8 @@ def _in_compound(text: str, p: int) -> bool:
 def _stays_digit(text: str, p: int) -> bool:
     """Whether the digit at p is part of a code (A55, SH17), of a number (two or more digits, with . or ,
     between digits, that touch no Latin letter and no @ $ €: "455 °F", "5 h 17") or of a short number joined
-    by a hyphen to a word ("5-hit"); such digits are never leet."""
-    return _in_code(text, p) or _in_number(text, p) or _in_compound(text, p)
+    by a hyphen to a word ("5-hit"), or of a part number ("6HB-220"); such digits are never leet."""
+    return _in_code(text, p) or _in_number(text, p) or _in_compound(text, p) or _in_part_number(text, p)
 
 
 _NUMBER_REACH = 8  # a number is judged within this many characters of the digit (a longer one is a number)
@@ -637,13 +652,15 @@ def letter_glyphs_near(text: str, spans: list[tuple[int, int]]) -> list[tuple[in
     found: set[tuple[int, int, str]] = set()
     for a, b in spans:
         lo = max(a - 1, 0)
-        found.update((s + lo, e + lo, g) for s, e, g in _letter_glyphs(text[lo:b + 2]) if a <= s + lo <= b)
+        found.update((s, e, g) for s, e, g in _letter_glyphs(text, lo, b + 2) if a <= s <= b)
     return sorted(found)
 
 
-def _letter_glyphs(text: str) -> list[tuple[int, int, str]]:
-    """v between two consonants, 6 or 9 beside a Latin letter (vectorised: v is common)."""
-    raw = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+def _letter_glyphs(text: str, lo: int = 0, hi: int | None = None) -> list[tuple[int, int, str]]:
+    """v between two consonants, 6 or 9 beside a Latin letter but for a code's digits, in text[lo:hi] read in
+    the whole text (vectorised: v is common)."""
+    part = text[lo:hi]
+    raw = np.frombuffer(part.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     small = np.minimum(raw, 128)
     v = (small == 118) | (small == 86)
     digit = (small == 54) | (small == 57)
@@ -654,7 +671,8 @@ def _letter_glyphs(text: str) -> list[tuple[int, int, str]]:
     after = np.empty(len(raw), dtype=np.uint32)
     after[-1], after[:-1] = 128, small[1:]
     at = (v & _ASCII_CONSONANT[before] & _ASCII_CONSONANT[after]) | (digit & (_ASCII_LATIN[before] | _ASCII_LATIN[after]))
-    return [(i, i + 1, _LETTER_GLYPHS[text[i]]) for i in np.flatnonzero(at).tolist()]
+    return [(i + lo, i + lo + 1, _LETTER_GLYPHS[part[i]]) for i in np.flatnonzero(at).tolist()
+            if not (part[i] in "69" and _stays_digit(text, i + lo))]
 
 
 def _bar_pair(text: str) -> bool:

@@ -195,8 +195,9 @@ class StreamScanner:
             hold = _keep_deciders(hits, hold)
         tail = n if final else max(n - UNSETTLED, self._first)
         open_tail = n if final else max(settled_at, self._first)
+        # a character not yet settled is held even where it is no letter now: a later one may make it one ("$5H")
         return (int(nz.letter_pos[nz.run_start[hold]]) if hold < runs else tail,
-                int(nz.letter_pos[nz.run_start[open_run]]) if open_run < runs else open_tail)
+                min(int(nz.letter_pos[nz.run_start[open_run]]), open_tail) if open_run < runs else open_tail)
 
     def _loose_hold(self, loose: Loose, n: int) -> int:
         """Where to hold from, counted in runs of the loose reading: they are coarser than the exact
