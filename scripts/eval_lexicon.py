@@ -1,7 +1,7 @@
 """Lexicon quality: recall on written evasions of shipped terms, false positives on benign near-misses.
 
+    .venv/bin/python scripts/eval_lexicon.py --set heldout8  # held-out v8: the last measured (once, then seen)
     .venv/bin/python scripts/eval_lexicon.py --set heldout9  # held-out v9: measured once, then seen
-    .venv/bin/python scripts/eval_lexicon.py --set heldout8  # held-out v8: the clean held-out set
     .venv/bin/python scripts/eval_lexicon.py --set heldout7  # held-out v7: seen (one fix from it)
     .venv/bin/python scripts/eval_lexicon.py --set heldout6  # held-out v6: seen (one class of fix from it)
     .venv/bin/python scripts/eval_lexicon.py --set heldout5  # held-out v5: seen (six allow-words from it)
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", choices=["heldout8", "heldout9", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout2",
                                           "heldout", "tuning"],
-                        default="heldout8", help="heldout8: the clean held-out set; heldout9 ... heldout: v9 to v1, no "
-                                                 "longer clean; tuning")
+                        default="heldout8", help="heldout8: the last set measured; heldout9 ... heldout: v9 to v1; none "
+                                                 "is clean any more (PROVENANCE.md); tuning")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--show-failures", action="store_true")
     args = parser.parse_args(argv)

@@ -350,8 +350,11 @@ def _in_number(text: str, p: int) -> bool:
             "0" <= text[b] <= "9" or (text[b] in ".," and b + 1 < n and "0" <= text[b + 1] <= "9")):
         b += 1
     digits = sum(1 for c in text[a:b] if "0" <= c <= "9")
-    left_open = a > 0 and p - a < _NUMBER_REACH and _LEET_BOUND.match(text[a - 1])
-    right_open = b < n and b - p <= _NUMBER_REACH and _LEET_BOUND.match(text[b])
+    # a Latin letter (or @ $ €) next to it, or after a dot or hyphen next to it ("H.3.R.0.1.N"), makes it leet
+    left_open = a > 0 and p - a < _NUMBER_REACH and (_LEET_BOUND.match(text[a - 1]) or (
+        a > 1 and text[a - 1] in ".-" and _LEET_BOUND.match(text[a - 2])))
+    right_open = b < n and b - p <= _NUMBER_REACH and (_LEET_BOUND.match(text[b]) or (
+        b + 1 < n and text[b] in ".-" and _LEET_BOUND.match(text[b + 1])))
     return digits >= 2 and not left_open and not right_open
 
 
