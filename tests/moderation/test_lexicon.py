@@ -41,7 +41,9 @@ def found(lexicon: Lexicon, text: str) -> list[tuple[str, str]]:
     ("幫人洗錢", "洗钱", "洗錢"),
     ("a crystal meth lab", "crystal meth", "crystal meth"),
     ("crystalmeth", "crystal meth", "crystalmeth"),
-    ("H.3.R.0.1.N drop", "heroin", "H.3.R.0.1.N"),  # digits in a dotted chain of letters are no decimal number
+    ("H.3.R.0.1.N drop", "heroin", "H.3.R.0.1.N"),
+    ("a$$ h0le", "asshole", "a$$ h0le"),  # two ordinary words, but written in disguise
+    ("neighbour's a CR4CK H3AD", "crackhead", "CR4CK H3AD"),  # digits in a dotted chain of letters are no decimal number
 ])
 def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled):
     assert (term, spelled) in found(lexicon, text)

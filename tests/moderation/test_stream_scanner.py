@@ -29,6 +29,7 @@ PIECES = [
     # inflected forms (english.py): a suffix may come in a later chunk, or be an ordinary word after a space
     "fucking ", "ing", "ers", " in", "Naz is ", "raped", "rapped ", "assess ", "cooking meth", "killer whale", " y ",
     "5H1T-9902", "6HB-2", "20 ", "$5HIT", "H.3.R.0.1.N", "0.1", ".N", "R.",
+    "cr@ck", " h3ad", "hero", " in", "h3ro",
 ]
 
 

@@ -645,26 +645,33 @@ INFLECTED_TAIL = 4  # letters the last piece of an inflected word cut by spaces 
 
 
 def _cut_into_words(nz: Normalized, i: int, j: int, cuts: list[tuple[int, bool]], inflected: int) -> bool:
-    """Whether some term word is cut by spaces into pieces that are all ordinary English words; or the
+    """Whether some term word is cut by spaces into pieces that are all ordinary English words, written
+    plainly ("the hero in"; "a$$ h0le" and "wh0 re" disguise their letters, so they hide a term); or the
     inflected word (english.py) is cut, not letter by letter, and its last piece, which holds the suffix, is
     short or an ordinary word: "naz is" is not "nazis", "k1ll y" not "killy"; "f u c k i n g" and "fu cking" hide
     their term."""
     if not any(not natural for _, natural in cuts):
         return False
     pieces: list[str] = []
-    start, word = i, 0
+    start, word, word_start = i, 0, i
     for cut, natural in cuts + [(j, True)]:
         pieces.append(_letters_text(nz, start, cut))
         start = cut + 1
         if natural:
-            if len(pieces) > 1 and all(p in ORDINARY_WORDS for p in pieces):
+            if len(pieces) > 1 and all(p in ORDINARY_WORDS for p in pieces) and not _disguised(nz, word_start, cut):
                 return True
             if len(pieces) > 1 and word == inflected and any(len(p) > 1 for p in pieces) and (
                     len(pieces[-1]) < INFLECTED_TAIL or pieces[-1] in ORDINARY_WORDS):
                 return True
             pieces = []
-            word += 1
+            word, word_start = word + 1, start
     return False
+
+
+def _disguised(nz: Normalized, i: int, j: int) -> bool:
+    """Whether any of letters i..j is written as something other than an ASCII letter: leet, a look-alike,
+    a full-width letter (what a writer does to hide a word, not to write two)."""
+    return any(not (c.isascii() and c.isalpha()) for c in (nz.original[p] for p in nz.letter_pos[i:j + 1].tolist()))
 
 
 def _letters_text(nz: Normalized, i: int, j: int) -> str:
