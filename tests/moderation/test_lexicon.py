@@ -43,7 +43,8 @@ def found(lexicon: Lexicon, text: str) -> list[tuple[str, str]]:
     ("crystalmeth", "crystal meth", "crystalmeth"),
     ("H.3.R.0.1.N drop", "heroin", "H.3.R.0.1.N"),
     ("a$$ h0le", "asshole", "a$$ h0le"),  # two ordinary words, but written in disguise
-    ("neighbour's a CR4CK H3AD", "crackhead", "CR4CK H3AD"),  # digits in a dotted chain of letters are no decimal number
+    ("neighbour's a CR4CK H3AD", "crackhead", "CR4CK H3AD"),
+    ("kiss my @$$ mod", "ass", "@$$"),  # a word of leet symbols alone: no letter lends it context  # digits in a dotted chain of letters are no decimal number
 ])
 def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled):
     assert (term, spelled) in found(lexicon, text)
@@ -60,7 +61,8 @@ def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled
     "请勿吸。毒蛇出没",  # a clause break inside a Chinese term
     "这真是个大麻烦",  # allowlisted
     "这次PK粉丝投票",  # K粉 must start at a word boundary of its Latin letter
-    "tracking code 5H1T-9902", "SKU 6HB-220 pencil set",  # part numbers: capitals and digits, a hyphen, a number
+    "tracking code 5H1T-9902", "SKU 6HB-220 pencil set",
+    "street tacos @$5 every tuesday", "$$ money", "5$5",  # prices are no symbol words  # part numbers: capitals and digits, a hyphen, a number
 ])
 def test_ordinary_text_is_left_alone(lexicon, text):
     assert found(lexicon, text) == []

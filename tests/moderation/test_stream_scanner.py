@@ -29,7 +29,7 @@ PIECES = [
     # inflected forms (english.py): a suffix may come in a later chunk, or be an ordinary word after a space
     "fucking ", "ing", "ers", " in", "Naz is ", "raped", "rapped ", "assess ", "cooking meth", "killer whale", " y ",
     "5H1T-9902", "6HB-2", "20 ", "$5HIT", "H.3.R.0.1.N", "0.1", ".N", "R.",
-    "cr@ck", " h3ad", "hero", " in", "h3ro",
+    "cr@ck", " h3ad", "hero", " in", "h3ro", "@$$", " @$5 ", "$$",
 ]
 
 
@@ -93,6 +93,11 @@ def test_a_symbol_that_a_later_letter_makes_leet_is_held(lexicon):
     # "$5" reads as no letter and a digit; "$5HIT" as "shit" from the "$" on: the "$" must not go out first
     out, matches, _ = stream(lexicon, "mask", list("$5HIT"))
     assert [(m.start, m.end) for m in matches] == [(0, 5)] and out == "*****"
+    # a glyph that comes later ("|_|" for u) lends its letter to the 5, then the 5 to the $ and the @
+    text = "@$5 |_|0"
+    expected = lexicon.find(text)
+    assert [m.term for m in expected] == ["ass"]
+    assert stream(lexicon, "mask", list(text))[:2] == (lexicon.mask(text, expected), expected)
 
 
 def test_block_mode_releases_nothing_of_the_match(lexicon):

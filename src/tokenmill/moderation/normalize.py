@@ -493,10 +493,51 @@ def _resolve_small(text: str, codes: np.ndarray, t: Tables, alt: bool) -> int:
             made_kinds |= MADE_ONE if k == _ONE else MADE_SYMBOL if k == _EXCLAIM or k == _BAR else 0
             codes[p] = leet[k]
         pending = [p for p in pending if cls[p] != _L]
+    lonely = [p for p in pending if values[p] < _EXCLAIM]  # @ $ € ¢ that no letter made leet
+    if len(lonely) > 1:
+        for q in _symbol_words(text, codes, leet, lonely):
+            cls[q] = _L
+            made_kinds |= MADE_ONE if values[q] == _ONE else 0
     for p in cand:
         if cls[p] != _L:
             codes[p] = t.fallback[values[p]]
     return made_kinds
+
+
+# A word written in leet symbols and digits alone, with no letter to lend it context: "@$$", "€@$" (two of
+# @ $ € ¢ at least, three to eight characters, nothing of a word on either side, no price in it: "$$", "@$5",
+# "5$5" and "$100" are not).
+_SYMBOLS = "@$\u20ac\u00a2"
+_SYMBOL_WORD_CHARS = frozenset(_SYMBOLS + "0134578")
+_PRICE = re.compile("[$\u20ac][0-9]|[0-9][$\u20ac\u00a2]")
+
+
+def _symbol_words(text: str, codes: np.ndarray, leet: np.ndarray, symbols: list[int]) -> list[int]:
+    """Read as letters, in place, each symbol word that holds one of `symbols` (@ $ € ¢ that no letter made
+    leet); return the positions read."""
+    made: list[int] = []
+    n, done = len(text), -1
+    for k, p in enumerate(symbols):
+        if p < done or not ((k and p - symbols[k - 1] < 8) or (k + 1 < len(symbols) and symbols[k + 1] - p < 8)):
+            continue  # a symbol word holds two symbols
+        a, b = p, p + 1
+        while a > 0 and p - a < 8 and text[a - 1] in _SYMBOL_WORD_CHARS:
+            a -= 1
+        while b < n and b - a < 9 and text[b] in _SYMBOL_WORD_CHARS:
+            b += 1
+        done = b
+        word = text[a:b]
+        if (3 <= b - a <= 8 and not (a > 0 and _word_like(text[a - 1])) and not (b < n and _word_like(text[b]))
+                and sum(word.count(c) for c in _SYMBOLS) >= 2 and not _PRICE.search(word)):
+            for q in range(a, b):
+                if AMBIG_FIRST <= codes[q] <= LEET_LAST:
+                    codes[q] = leet[codes[q]]
+                    made.append(q)
+    return made
+
+
+def _word_like(c: str) -> bool:
+    return c.isalnum() or c == "_" or c in _SYMBOL_WORD_CHARS
 
 
 def _resolve_leet(text: str, raw: np.ndarray, codes: np.ndarray, t: Tables, alt: bool) -> int:
@@ -543,6 +584,13 @@ def _resolve_leet(text: str, raw: np.ndarray, codes: np.ndarray, t: Tables, alt:
         if len(slow):
             made_kinds |= _resolve_slow(text, codes, cls, latin, made, slow, leet)
     rest = np.flatnonzero((codes - AMBIG_FIRST) <= LEET_LAST - AMBIG_FIRST)
+    if len(rest):
+        lonely = rest[codes[rest] < _EXCLAIM]  # @ $ € ¢ that no letter made leet
+        if len(lonely) > 1:
+            words = _symbol_words(text, codes, t.leet_alt if alt else t.leet, lonely.tolist())
+            if words:
+                made_kinds |= MADE_ONE if any(text[q] == "1" for q in words) else 0
+                rest = rest[(codes[rest] - AMBIG_FIRST) <= LEET_LAST - AMBIG_FIRST]
     if len(rest):
         codes[rest] = t.fallback[codes[rest]]
     return made_kinds
@@ -838,7 +886,8 @@ def loose_skeleton(text: str) -> Loose | None:
 def _loose_symbols(text: str, raw: np.ndarray, codes: np.ndarray, symbols: np.ndarray, t: Tables) -> bool:
     """Settle @ $ € ¢ ! | for the loose reading, in place; False where only the full reading can."""
     n = len(codes)
-    undecided = []
+    undecided, lonely = [], []
+    made = -2
     for p in symbols.tolist():
         c = int(codes[p])
         if c == _EXCLAIM or c == _BAR:
@@ -853,12 +902,21 @@ def _loose_symbols(text: str, raw: np.ndarray, codes: np.ndarray, symbols: np.nd
                     97 <= after <= 122 or AMBIG_FIRST <= after <= LEET_LAST):
                 return False  # perhaps between letters (or leet that may become letters): a letter
             continue  # falls back below, with the other classes
-        before = int(codes[p - 1]) if p > 0 else MARK
+        # next to a Latin letter of the text, not one this loop made ("a$$$$@": the full reading's rounds end)
+        before = int(codes[p - 1]) if p > 0 and p - 1 != made else MARK
         after = int(codes[p + 1]) if p < n - 1 else MARK
         if 97 <= before <= 122 or 97 <= after <= 122:
             codes[p] = t.leet[c]
+            made = p
         elif ((codes[max(p - REACH, 0):p + REACH + 1] - 97) < 26).any():
             undecided.append(p)
+        else:
+            lonely.append(p)
+    # none next to a letter: a symbol word makes them letters as the full reading does (after its rounds)
+    if lonely and undecided:
+        lonely = sorted(lonely + undecided)
+    if len(lonely) > 1 and _symbol_words(text, codes, t.leet, lonely):
+        undecided = [p for p in undecided if codes[p] < FIRST_LETTER]
     # A letter in reach but not next to it: resolve as the full reading does, in a window around it
     # (a character's reading depends on REACH characters either side).
     clusters: list[list[int]] = []

@@ -16,7 +16,8 @@ undecided hit starts there. Plain text (ASCII letters, spaces, punctuation, Chin
 for a last character that is not a letter or a Chinese character), and so are digits, ! and | once
 their reading is final (a ! followed by a space is punctuation for good; see _reading_final); where
 a 1, ! or | whose reading is still open is held, a second reading may appear and re-read it, so the
-release falls back to the context bound below.
+release falls back to the context bound below. Nothing in the unsettled tail is sent or dropped from the
+window, letter or not: a later character may make it a letter ("$" in "$5HIT").
 
 What is kept for context. The scanner runs `lexicon.hits` over a window: the held-back tail plus the new
 chunk (plus CONTEXT characters before it, read for word boundaries and leetspeak only), so a chunk
@@ -145,6 +146,10 @@ class StreamScanner:
         # (open_from): text where no term can begin any more goes out now, not a term's length later
         if _open_reread(buf, max(0, self._released - base)) or glyph_open_at_end(buf):
             open_from = keep_from  # a 1 ! | whose reading is open: a second reading may yet re-read it; hold as far
+        # text not yet settled stays in the window and is not sent, letter or not: a later character may make
+        # it one, and a hit may then start there ("$5HIT"; "@$5 |_|0": the glyph makes 5, $ and @ letters)
+        unsettled = base + max(settled, self._first)
+        keep_from, open_from = min(keep_from, unsettled), min(open_from, unsettled)
         open_from = max(open_from, self._released)
         new = []
         for h in decided:
@@ -195,9 +200,8 @@ class StreamScanner:
             hold = _keep_deciders(hits, hold)
         tail = n if final else max(n - UNSETTLED, self._first)
         open_tail = n if final else max(settled_at, self._first)
-        # a character not yet settled is held even where it is no letter now: a later one may make it one ("$5H")
         return (int(nz.letter_pos[nz.run_start[hold]]) if hold < runs else tail,
-                min(int(nz.letter_pos[nz.run_start[open_run]]), open_tail) if open_run < runs else open_tail)
+                int(nz.letter_pos[nz.run_start[open_run]]) if open_run < runs else open_tail)
 
     def _loose_hold(self, loose: Loose, n: int) -> int:
         """Where to hold from, counted in runs of the loose reading: they are coarser than the exact
