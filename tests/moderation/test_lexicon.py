@@ -44,7 +44,8 @@ def found(lexicon: Lexicon, text: str) -> list[tuple[str, str]]:
     ("H.3.R.0.1.N drop", "heroin", "H.3.R.0.1.N"),
     ("a$$ h0le", "asshole", "a$$ h0le"),  # two ordinary words, but written in disguise
     ("neighbour's a CR4CK H3AD", "crackhead", "CR4CK H3AD"),
-    ("kiss my @$$ mod", "ass", "@$$"),  # a word of leet symbols alone: no letter lends it context  # digits in a dotted chain of letters are no decimal number
+    ("kiss my @$$ mod", "ass", "@$$"),
+    ("出假,钞，一比十", "假钞", "假,钞"),  # a half-width comma inside Chinese is no clause break: 。 and ， are  # a word of leet symbols alone: no letter lends it context  # digits in a dotted chain of letters are no decimal number
 ])
 def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled):
     assert (term, spelled) in found(lexicon, text)
@@ -58,7 +59,7 @@ def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled
     "crystal. Meth is separate", "ki, ll", "5 hit points", "version 1.0.1",
     "as soon as possible",  # "as" is not "ass": the term needs two s
     "kil",  # nor is "kil" "kill"
-    "请勿吸。毒蛇出没",  # a clause break inside a Chinese term
+    "请勿吸。毒蛇出没", "有没有毒，品质怎么样",  # a clause break inside a Chinese term
     "这真是个大麻烦",  # allowlisted
     "这次PK粉丝投票",  # K粉 must start at a word boundary of its Latin letter
     "tracking code 5H1T-9902", "SKU 6HB-220 pencil set",

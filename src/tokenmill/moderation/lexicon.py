@@ -18,7 +18,8 @@ the original text, so normalising hard does not mean matching loosely:
 * Separators inside a hit (the evasions "k i l l", "k.i.l.l", "k-i-l-l", "kil l", "毒 品", "毒*品"):
   - no match crosses a line break, or more than MAX_GAP characters between two letters;
   - next to a Chinese (unspaced-script) letter, any separator is accepted except clause punctuation
-    (， 。 ！ ？ ； ： 、): "毒*品" is an evasion, "吸毒。品" is two sentences;
+    (， 。 ！ ？ ； ： 、): "毒*品" is an evasion, "吸毒。品" is two sentences; half-width , ; : ! ? with no
+    space are not how Chinese ends a clause, so "假,钞" is an evasion;
   - between two Latin letters, punctuation without a space is accepted ("k.i.l.l", "co-caine");
     a space with a full stop or clause punctuation is a sentence break and never accepted;
   - a space inside a term word (not where the term itself has a space, as in "crystal meth") is
@@ -601,6 +602,7 @@ def _after_apostrophe(nz: Normalized, pos: int) -> bool:
     return pos >= 2 and nz.original[pos - 1] in "'\u2019" and _word_char(nz, pos - 2)
 
 
+_ASCII_MARKS = re.compile(r"[!-/:-@\[-`{-~]+")  # ASCII punctuation only: Chinese is written with full-width
 _OPTION = re.compile(r"\s-{1,2}\Z")  # " -d", " --all": a command-line option starts after the gap
 _NUMBER_BEFORE = re.compile(r"[0-9][ \u00a0]?\Z")  # "13.5 g", "5h": a letter right after a number is a unit
 
@@ -621,11 +623,11 @@ def _gaps_ok(entry: _Entry, nz: Normalized, cs: int, i: int, j: int) -> bool:
         if NEWLINE in has:
             return False
         left, right = int(nz.letters[i + g]), int(nz.letters[i + g + 1])
-        if _letter_kind(left, kind) == UNSPACED or _letter_kind(right, kind) == UNSPACED:
-            if BREAK in has:
-                return False
-            continue
         gap = nz.original[pos[g] + 1:pos[g + 1]]
+        if _letter_kind(left, kind) == UNSPACED or _letter_kind(right, kind) == UNSPACED:
+            if BREAK in has and not _ASCII_MARKS.fullmatch(gap):
+                return False  # "吸毒。品", "毒，品": a clause ends; "假,钞" (half-width, no space) is an evasion
+            continue
         if SPACE not in has and not (has == {MARK} and len(gap) == 1 and gap in "_-"):
             continue  # punctuation without a space: "k.i.l.l", "co-caine"; but "hero_in", "hero-in" are words
         if BREAK in has or STOP in has:
