@@ -43,6 +43,8 @@ def found(lexicon: Lexicon, text: str) -> list[tuple[str, str]]:
     ("crystalmeth", "crystal meth", "crystalmeth"),
     ("H.3.R.0.1.N drop", "heroin", "H.3.R.0.1.N"),
     ("a$$ h0le", "asshole", "a$$ h0le"),  # two ordinary words, but written in disguise
+    ("you're a massive ass hole", "asshole", "ass hole"),  # two content words: a compound cut at its seam
+    ("your mom's a crack head", "crackhead", "crack head"),
     ("neighbour's a CR4CK H3AD", "crackhead", "CR4CK H3AD"),
     ("kiss my @$$ mod", "ass", "@$$"),
     ("出假,钞，一比十", "假钞", "假,钞"),  # a half-width comma inside Chinese is no clause break: 。 and ， are  # a word of leet symbols alone: no letter lends it context  # digits in a dotted chain of letters are no decimal number
@@ -200,7 +202,8 @@ def test_second_reading_runs_and_marks(lexicon, text, term, spelled):
     "病毒品系很多", "有毒品种要小心", "限制毒素扩散", "抑制毒性", "地雷管理条例", "去死海旅游", "过去死了很多人",
     "杀人游戏", "杀人蜂来了", "圣战士", "请假证明", "反诈骗宣传",  # Chinese words across or around a term
     "自杀人数下降了", "常见的解毒品种", "编制毒理学报告", "街边小贩毒舌得很",
-    "the mass acres of farmland",  # two ordinary words (SCOWL 35)
+    "the mass acres of farmland",  # two ordinary words (SCOWL 35), the last an inflected form's suffix
+    "to be head of sales", "the hero in the film", "the pen is mightier",  # ordinary words, one a function word
     "the M55 bus and the A55", "S1 and S2 heart sounds",  # codes, not leet
     "s! hit i1",  # a "!" that the second reading (made by the "1") takes as punctuation still ends a clause
 ])

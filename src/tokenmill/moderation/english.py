@@ -34,6 +34,25 @@ def _load_ordinary() -> frozenset[str]:
 # SCOWL's English words up to size 35: two of them are two words, not one cut by a space ("hero in")
 ORDINARY_WORDS = _load_ordinary()
 
+# English function words (articles, pronouns, prepositions, conjunctions, auxiliaries, particles): a term cut
+# into ordinary words reads as those words only where one of them is a function word ("the hero in", "to be
+# head of", "pen is"); pieces that are all content words ("ass hole", "mass acre", "crack head") are how a
+# compound is cut to hide it.
+FUNCTION_WORDS = frozenset("""
+a an the this that these those some any each every no other such own all both either neither
+i me my mine we us our ours you your yours he him his she her hers it its they them their theirs
+who whom whose which what where when why how whoever whatever
+myself yourself himself herself itself ourselves yourselves themselves
+in on at by for from to of with without into onto upon over under above below about across after
+before behind beside besides between beyond during except inside near off out outside past since
+through throughout till toward towards until up down via within against among around along per
+and or but nor so yet if then than because although though while whether unless as
+is am are was were be been being do does did done have has had having
+can could may might must shall should will would ought
+not never also just only even too very quite rather more most less least much many few
+there here now again once ever still already yes oh re
+""".split())
+
 MIN_STEM = 3  # shorter words are not inflected ("id", "up")
 _WORD = re.compile(r"[a-z]+\Z")
 _VOWELS = frozenset("aeiouy")

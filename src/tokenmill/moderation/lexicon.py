@@ -23,12 +23,14 @@ the original text, so normalising hard does not mean matching loosely:
   - between two Latin letters, punctuation without a space is accepted ("k.i.l.l", "co-caine");
     a space with a full stop or clause punctuation is a sentence break and never accepted;
   - a space inside a term word (not where the term itself has a space, as in "crystal meth") is
-    accepted unless every piece it splits that word into is an ordinary English word: "k i l l",
-    "kil l", "as shole", "her oin" are evasions; "the counter felt", "the hero in", "pen is" are
-    two ordinary words and do not match. Ordinary words are SCOWL's ~40,000 English words up to size
-    35 (data/ordinary_words.txt: "mass acre" is two words, "mas sacre" is not); a single letter
-    other than "a" and "i" is never ordinary. The price: two ordinary pieces ("hero in", "ass hole")
-    are taken as two words even when they were meant as one.
+    accepted unless every piece it splits that word into is an ordinary English word, one of them a
+    function word, all written plainly (english.py): "k i l l", "kil l", "as shole", "her oin" are
+    evasions, and so are "ass hole" and "mass acre" (a compound cut at its seam) and "a$$ h0le"
+    (disguised letters); "the hero in", "to be head of", "pen is" are words and do not match.
+    Ordinary words are SCOWL's ~40,000 English words up to size 35 (data/ordinary_words.txt); a single
+    letter other than "a" and "i" is never ordinary. The price: a pair with a function word ("be head
+    them") is taken as words even when meant as one, and two content words that meet by chance ("each
+    mass acre") as one.
 * Inflections (english.py): each term and allowlisted phrase is also compiled in its regular English
   forms (-s, -ed, -ing, -in, -er, -ers, -y on its first or last word), which report the plain term:
   "fucking", "r3tarded", "sluts", "cooking meth". An inflected word cut by spaces hides its term only
@@ -69,7 +71,7 @@ from pathlib import Path
 import ahocorasick_rs
 import numpy as np
 
-from tokenmill.moderation.english import ORDINARY_WORDS, inflections, lookalikes
+from tokenmill.moderation.english import FUNCTION_WORDS, ORDINARY_WORDS, inflections, lookalikes
 from tokenmill.moderation.normalize import (
     BREAK, DATA, EXPAND, FIRST_LETTER, MARK, MAX_GAP, NEWLINE, REACH, SPACE, STOP, UNSPACED, WORD, Loose, Normalized,
     glyph_edits, letter_glyphs_near, loose_form, loose_skeleton, normalize, readings, tables,
@@ -613,7 +615,7 @@ def _gaps_ok(entry: _Entry, nz: Normalized, cs: int, i: int, j: int) -> bool:
     if pos[-1] - pos[0] == j - i:
         return True  # no character between the letters
     kind = tables().kind
-    cuts: list[tuple[int, bool]] = []  # (letter index after which a spaced gap cuts, natural?)
+    cuts: list[tuple[int, bool, bool]] = []  # (letter index after which a gap cuts, natural?, a space?)
     for g in range(j - i):
         if pos[g + 1] - pos[g] <= 1:
             continue
@@ -639,34 +641,37 @@ def _gaps_ok(entry: _Entry, nz: Normalized, cs: int, i: int, j: int) -> bool:
         if not natural and g == 0 and not _word_char(nz, pos[0] + 1) and _NUMBER_BEFORE.search(
                 nz.original[max(pos[0] - 2, 0):pos[0]]):
             return False  # "13.5 g Hb": a unit after a number, then the next word
-        cuts.append((i + g, natural))
+        cuts.append((i + g, natural, SPACE in has))
     return not _cut_into_words(nz, i, j, cuts, entry.inflected)
 
 
 INFLECTED_TAIL = 4  # letters the last piece of an inflected word cut by spaces needs (or all pieces one letter)
 
 
-def _cut_into_words(nz: Normalized, i: int, j: int, cuts: list[tuple[int, bool]], inflected: int) -> bool:
-    """Whether some term word is cut by spaces into pieces that are all ordinary English words, written
-    plainly ("the hero in"; "a$$ h0le" and "wh0 re" disguise their letters, so they hide a term); or the
-    inflected word (english.py) is cut, not letter by letter, and its last piece, which holds the suffix, is
-    short or an ordinary word: "naz is" is not "nazis", "k1ll y" not "killy"; "f u c k i n g" and "fu cking" hide
-    their term."""
-    if not any(not natural for _, natural in cuts):
+def _cut_into_words(nz: Normalized, i: int, j: int, cuts: list[tuple[int, bool, bool]], inflected: int) -> bool:
+    """Whether a term word is cut into ordinary English words rather than hidden by the cuts: its pieces are
+    all ordinary words, written plainly, and where a space cuts it one of them is a function word ("the hero
+    in", "pen is", "hero_in_view"; but "ass hole" and "mass acre" are compounds cut at their seam, "a$$ h0le"
+    and "wh0 re" disguise their letters). Or the inflected word (english.py) is cut, not letter by letter, and
+    its last piece, which holds the suffix, is short or an ordinary word: "naz is" is not "nazis", "k1ll y" not
+    "killy"; "f u c k i n g" and "fu cking" hide their term."""
+    if not any(not natural for _, natural, _ in cuts):
         return False
     pieces: list[str] = []
-    start, word, word_start = i, 0, i
-    for cut, natural in cuts + [(j, True)]:
+    start, word, word_start, spaced = i, 0, i, False
+    for cut, natural, space in cuts + [(j, True, False)]:
         pieces.append(_letters_text(nz, start, cut))
         start = cut + 1
+        spaced |= space and not natural
         if natural:
-            if len(pieces) > 1 and all(p in ORDINARY_WORDS for p in pieces) and not _disguised(nz, word_start, cut):
+            if (len(pieces) > 1 and all(p in ORDINARY_WORDS for p in pieces)
+                    and (not spaced or any(p in FUNCTION_WORDS for p in pieces)) and not _disguised(nz, word_start, cut)):
                 return True
             if len(pieces) > 1 and word == inflected and any(len(p) > 1 for p in pieces) and (
                     len(pieces[-1]) < INFLECTED_TAIL or pieces[-1] in ORDINARY_WORDS):
                 return True
             pieces = []
-            word, word_start = word + 1, start
+            word, word_start, spaced = word + 1, start, False
     return False
 
 
