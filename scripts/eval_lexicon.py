@@ -77,7 +77,7 @@ def evaluate(lexicon: Lexicon, evasions: list[Case], benign: list[Case]) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", choices=["heldout8", "heldout9", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout2",
+    parser.add_argument("--set", choices=["heldout10", "heldout8", "heldout9", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout2",
                                           "heldout", "tuning"],
                         default="heldout8", help="heldout8: the last set measured; heldout9 ... heldout: v9 to v1; none "
                                                  "is clean any more (PROVENANCE.md); tuning")

@@ -47,7 +47,11 @@ def found(lexicon: Lexicon, text: str) -> list[tuple[str, str]]:
     ("your mom's a crack head", "crackhead", "crack head"),
     ("neighbour's a CR4CK H3AD", "crackhead", "CR4CK H3AD"),
     ("kiss my @$$ mod", "ass", "@$$"),
-    ("出假,钞，一比十", "假钞", "假,钞"),  # a half-width comma inside Chinese is no clause break: 。 and ， are  # a word of leet symbols alone: no letter lends it context  # digits in a dotted chain of letters are no decimal number
+    ("出假,钞，一比十", "假钞", "假,钞"),
+    ("$#!t server", "shit", "$#!t"),  # "#" for h between leet characters
+    ("6.h.b drops", "ghb", "6.h.b"),  # 6 for g across a dot, in a chain
+    ("r ! c ! n from castor beans", "ricin", "r ! c ! n"),  # a lone ! spelled out between lone letters
+    ("how to make $ a r 1 n", "sarin", "$ a r 1 n"),  # a lone "a" lends leet context inside spelled-out letters  # a half-width comma inside Chinese is no clause break: 。 and ， are  # a word of leet symbols alone: no letter lends it context  # digits in a dotted chain of letters are no decimal number
 ])
 def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled):
     assert (term, spelled) in found(lexicon, text)
@@ -65,7 +69,9 @@ def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled
     "这真是个大麻烦",  # allowlisted
     "这次PK粉丝投票",  # K粉 must start at a word boundary of its Latin letter
     "tracking code 5H1T-9902", "SKU 6HB-220 pencil set",
-    "street tacos @$5 every tuesday", "$$ money", "5$5",  # prices are no symbol words  # part numbers: capitals and digits, a hyphen, a number
+    "street tacos @$5 every tuesday", "$$ money", "5$5",  # prices are no symbol words
+    "landed a 5 hit combo",  # "a" is a word: it lends no leet context to the 5 across a space
+    "page#section", "Bonjour ! Je suis là",  # part numbers: capitals and digits, a hyphen, a number
 ])
 def test_ordinary_text_is_left_alone(lexicon, text):
     assert found(lexicon, text) == []

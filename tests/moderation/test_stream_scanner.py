@@ -30,6 +30,7 @@ PIECES = [
     "fucking ", "ing", "ers", " in", "Naz is ", "raped", "rapped ", "assess ", "cooking meth", "killer whale", " y ",
     "5H1T-9902", "6HB-2", "20 ", "$5HIT", "H.3.R.0.1.N", "0.1", ".N", "R.",
     "cr@ck", " h3ad", "hero", " in", "h3ro", "@$$", " @$5 ", "$$",
+    "r ! c ! n", " ! ", "r", " c", "$#!t", "#", "6.h.b", "a 5 hit", "$ a r 1 n",
 ]
 
 

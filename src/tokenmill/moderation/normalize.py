@@ -361,10 +361,16 @@ def _in_number(text: str, p: int) -> bool:
 _LEET_BOUND = re.compile("[A-Za-z@$\u20ac]")
 
 
-def _lends(cls: bytearray, p: int, step: int) -> bool:
+_WORD_LETTERS = "aAiI"  # letters that are words of their own ("a 5 hit combo")
+_IS_WORD_LETTER = np.zeros(129, dtype=bool)  # index 128: every code from 128 on
+_IS_WORD_LETTER[[ord(c) for c in _WORD_LETTERS]] = True
+
+
+def _lends(cls: bytearray, p: int, step: int, text: str) -> bool:
     """Whether a Latin letter lends its context to position p from one side (step +1: right, -1: left):
     the nearest non-separator within LEET_REACH is a Latin letter, and if a space lies between, that
-    letter stands alone ("$ h i t", not "5 hit")."""
+    letter stands alone ("$ h i t", not "5 hit"); an "a" or "i" standing alone is a word, and lends only
+    where a letter standing alone follows it across a space in turn ("$ a r 1 n", not "a 5 hit")."""
     n = len(cls)
     spaced = False
     for d in range(1, LEET_REACH + 1):
@@ -374,7 +380,8 @@ def _lends(cls: bytearray, p: int, step: int) -> bool:
         c = cls[q]
         if c == _L:
             r = q + step
-            return not spaced or r < 0 or r >= n or cls[r] != _L
+            alone = r < 0 or r >= n or cls[r] != _L
+            return not spaced or (alone and (text[q] not in _WORD_LETTERS or _spelled_on(cls, q, step)))
         if c == _SP:
             spaced = True
         elif c != _DOT:
@@ -382,8 +389,17 @@ def _lends(cls: bytearray, p: int, step: int) -> bool:
     return False
 
 
+def _spelled_on(cls: bytearray, q: int, step: int) -> bool:
+    """Whether, beyond the letter at q, one space and then a letter standing alone follow ("a r" in "$ a r 1 n")."""
+    n = len(cls)
+    r, s, t = q + step, q + 2 * step, q + 3 * step
+    return (0 <= s < n and cls[r] == _SP and cls[s] == _L
+            and (t < 0 or t >= n or cls[t] != _L))
+
+
 def _tight(cls: bytearray, p: int) -> bool:
-    """Whether the ! or | at p is in a run of one to three of it between two Latin letters ("sh!!t")."""
+    """Whether the ! or | at p is in a run of one to three of it between two Latin letters ("sh!!t"), or is a
+    lone ! spelled out between two letters that stand alone ("r ! c ! n")."""
     c, n = cls[p], len(cls)
     a = p
     while a > 0 and cls[a - 1] == c:
@@ -391,10 +407,12 @@ def _tight(cls: bytearray, p: int) -> bool:
     b = p + 1
     while b < n and cls[b] == c:
         b += 1
-    return b - a <= 3 and a > 0 and b < n and cls[a - 1] == _L and cls[b] == _L
+    if b - a <= 3 and a > 0 and b < n and cls[a - 1] == _L and cls[b] == _L:
+        return True
+    return c == _EXCLAIM_B and b - a == 1 and _spelled_on(cls, p, -1) and _spelled_on(cls, p, 1)
 
 
-def _resolve_slow(text: str, codes: np.ndarray, cls: bytearray, latin: np.ndarray, made: np.ndarray,
+def _resolve_slow(text: str, raw: np.ndarray, codes: np.ndarray, cls: bytearray, made: np.ndarray,
                   slow: np.ndarray, leet: np.ndarray) -> int:
     """The candidates without a letter right next to them, one by one, in rounds; a candidate is looked at
     only when a Latin letter (first round) or a letter made in the round before is within reach.
@@ -411,6 +429,14 @@ def _resolve_slow(text: str, codes: np.ndarray, cls: bytearray, latin: np.ndarra
         (spaces[right] == spaces[slow]) | (c.take(right + 1, mode="clip") != _L) | (right == n - 1))
     ok_left = (c[left] == _L) & (left < slow) & (slow - left <= LEET_REACH) & (
         (spaces[slow] == spaces[left]) | (c.take(left - 1, mode="clip") != _L) | (left == 0))
+    # a lone "a" or "i" across a space: `_lends` decides, one by one (they are few)
+    word_right = ok_right & (spaces[right] != spaces[slow]) & _IS_WORD_LETTER[np.minimum(raw.take(right, mode="clip"), 128)]
+    word_left = ok_left & (spaces[slow] != spaces[left]) & _IS_WORD_LETTER[np.minimum(raw.take(left, mode="clip"), 128)]
+    if word_right.any() or word_left.any():
+        for k in np.flatnonzero(word_right | word_left).tolist():
+            p = int(slow[k])
+            ok_right[k] = _lends(cls, p, 1, text)
+            ok_left[k] = _lends(cls, p, -1, text)
     symbol = (c[slow] == _EXCLAIM_B) | (c[slow] == _BAR_B)
     first = (ok_right | ok_left) & ~symbol
     new = [p for p in slow[first].tolist() if not ("0" <= text[p] <= "9" and _stays_digit(text, p))]
@@ -425,7 +451,7 @@ def _resolve_slow(text: str, codes: np.ndarray, cls: bytearray, latin: np.ndarra
                 if cls[p] == _EXCLAIM_B or cls[p] == _BAR_B:
                     ok = _tight(cls, p)
                 else:
-                    ok = (_lends(cls, p, 1) or _lends(cls, p, -1)) and not ("0" <= text[p] <= "9" and _stays_digit(text, p))
+                    ok = (_lends(cls, p, 1, text) or _lends(cls, p, -1, text)) and not ("0" <= text[p] <= "9" and _stays_digit(text, p))
                 if ok:
                     new.append(p)
         if not new:
@@ -483,7 +509,7 @@ def _resolve_small(text: str, codes: np.ndarray, t: Tables, alt: bool) -> int:
         codes[p] = leet[values[p]]
     for _ in range(LEET_ROUNDS):
         new = [p for p in pending if (_tight(cls, p) if cls[p] == _EXCLAIM_B or cls[p] == _BAR_B else
-                                      (_lends(cls, p, 1) or _lends(cls, p, -1))
+                                      (_lends(cls, p, 1, text) or _lends(cls, p, -1, text))
                                       and not ("0" <= text[p] <= "9" and _stays_digit(text, p)))]
         if not new:
             break
@@ -582,7 +608,7 @@ def _resolve_leet(text: str, raw: np.ndarray, codes: np.ndarray, t: Tables, alt:
             cls[p] = _L
         slow = live[~quick]
         if len(slow):
-            made_kinds |= _resolve_slow(text, codes, cls, latin, made, slow, leet)
+            made_kinds |= _resolve_slow(text, raw, codes, cls, made, slow, leet)
     rest = np.flatnonzero((codes - AMBIG_FIRST) <= LEET_LAST - AMBIG_FIRST)
     if len(rest):
         lonely = rest[codes[rest] < _EXCLAIM]  # @ $ € ¢ that no letter made leet
@@ -688,42 +714,61 @@ LOOSE_LETTER_GLYPHS = {"v": "u", "6": "g", "9": "g"}  # how the loose reading fo
 _CONSONANTS = "bcdfghjklmnpqrstvwxzBCDFGHJKLMNPQRSTVWXZ"  # a v between two of these reads as u
 _ASCII_CONSONANT = np.zeros(129, dtype=bool)  # index 128: every code from 128 on
 _ASCII_CONSONANT[[ord(c) for c in _CONSONANTS]] = True
+_ASCII_DOT = np.zeros(129, dtype=bool)
+_ASCII_DOT[ord(".")] = True
 _ASCII_LATIN = np.zeros(129, dtype=bool)
 _ASCII_LATIN[[ord(c) for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"]] = True
 
 
 def _symbol_glyphs(text: str) -> list[tuple[int, int, str]]:
+    found = _hash_glyphs(text) if "#" in text else []
     if not ("|" in text and _bar_pair(text) or "\\" in text and _backslash_pair(text)):
-        return []
-    return [(m.start(), m.end(), GLYPHS[m.group()]) for m in _MULTI_GLYPH.finditer(text) if _touches_leet(text, *m.span())]
+        return found
+    found += [(m.start(), m.end(), GLYPHS[m.group()]) for m in _MULTI_GLYPH.finditer(text) if _touches_leet(text, *m.span())]
+    return sorted(found) if len(found) > 1 else found
+
+
+# "#" for h between two leet characters, one of them a digit or symbol ("$#!t"; not "page#section")
+_HASH_GLYPH = re.compile(r"#(?:(?<=[0-9@$!|]#)(?=[0-9A-Za-z@$!|])|(?<=[A-Za-z]#)(?=[0-9@$!|]))")  # "#" first: a fast scan
+
+
+def _hash_glyphs(text: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), "h") for m in _HASH_GLYPH.finditer(text)]
 
 
 def letter_glyphs_near(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
     """The v, 6 and 9 glyphs of `text` (see _letter_glyphs) inside the given [start, end] spans, in order."""
     found: set[tuple[int, int, str]] = set()
     for a, b in spans:
-        lo = max(a - 1, 0)
-        found.update((s, e, g) for s, e, g in _letter_glyphs(text, lo, b + 2) if a <= s <= b)
+        lo = max(a - 2, 0)
+        found.update((s, e, g) for s, e, g in _letter_glyphs(text, lo, b + 3) if a <= s <= b)
     return sorted(found)
 
 
 def _letter_glyphs(text: str, lo: int = 0, hi: int | None = None) -> list[tuple[int, int, str]]:
-    """v between two consonants, 6 or 9 beside a Latin letter but for a code's digits, in text[lo:hi] read in
-    the whole text (vectorised: v is common)."""
+    """v between two consonants, 6 or 9 beside a Latin letter (or a dot from one) but for a code's
+    digits, in text[lo:hi] read in the whole text (vectorised: v is common)."""
     part = text[lo:hi]
     raw = np.frombuffer(part.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     small = np.minimum(raw, 128)
-    v = (small == 118) | (small == 86)
-    digit = (small == 54) | (small == 57)
-    if not (v.any() or digit.any()):
+    vs = np.flatnonzero((small == 118) | (small == 86))
+    digits = np.flatnonzero((small == 54) | (small == 57))
+    if not (len(vs) or len(digits)):
         return []
-    before = np.empty(len(raw), dtype=np.uint32)
-    before[0], before[1:] = 128, small[:-1]
-    after = np.empty(len(raw), dtype=np.uint32)
-    after[-1], after[:-1] = 128, small[1:]
-    at = (v & _ASCII_CONSONANT[before] & _ASCII_CONSONANT[after]) | (digit & (_ASCII_LATIN[before] | _ASCII_LATIN[after]))
-    return [(i + lo, i + lo + 1, _LETTER_GLYPHS[part[i]]) for i in np.flatnonzero(at).tolist()
+    vs = vs[_ASCII_CONSONANT[_near(small, vs, -1)] & _ASCII_CONSONANT[_near(small, vs, 1)]]
+    before, after = _near(small, digits, -1), _near(small, digits, 1)
+    # beside a letter, or across a dot from one, in a chain: "6.h.b" (not a hyphen: "5H1T-9902" is a part number)
+    beside = _ASCII_LATIN[before] | _ASCII_LATIN[after] | (_ASCII_DOT[before] & _ASCII_LATIN[_near(small, digits, -2)]) | (
+        _ASCII_DOT[after] & _ASCII_LATIN[_near(small, digits, 2)])
+    at = np.union1d(vs, digits[beside]).tolist()
+    return [(i + lo, i + lo + 1, _LETTER_GLYPHS[part[i]]) for i in at
             if not (part[i] in "69" and _stays_digit(text, i + lo))]
+
+
+def _near(small: np.ndarray, at: np.ndarray, k: int) -> np.ndarray:
+    """small at the positions at + k, 128 (no ASCII character) outside it."""
+    q = at + k
+    return np.where((q >= 0) & (q < len(small)), small.take(q, mode="clip"), 128)
 
 
 def _bar_pair(text: str) -> bool:
@@ -749,7 +794,7 @@ def glyph_open_at_end(text: str) -> bool:
 
 
 def has_symbol_glyph(text: str) -> bool:
-    """Whether `text` draws a letter with several symbols next to a letter."""
+    """Whether `text` draws a letter with symbols next to a letter ("|_|", "|<", "#" between leet)."""
     return bool(_symbol_glyphs(text))
 
 
@@ -883,6 +928,11 @@ def loose_skeleton(text: str) -> Loose | None:
     return Loose(letters[starts].tobytes().decode("utf-32-le"), codes, pos, np.append(starts, len(letters)))
 
 
+def _leet_or_letter(codes: np.ndarray, p: int) -> bool:
+    c = int(codes[p]) if 0 <= p < len(codes) else MARK
+    return 97 <= c <= 122 or AMBIG_FIRST <= c <= LEET_LAST
+
+
 def _loose_symbols(text: str, raw: np.ndarray, codes: np.ndarray, symbols: np.ndarray, t: Tables) -> bool:
     """Settle @ $ € ¢ ! | for the loose reading, in place; False where only the full reading can."""
     n = len(codes)
@@ -901,6 +951,9 @@ def _loose_symbols(text: str, raw: np.ndarray, codes: np.ndarray, symbols: np.nd
             if b - a <= 3 and (97 <= before <= 122 or AMBIG_FIRST <= before <= LEET_LAST) and (
                     97 <= after <= 122 or AMBIG_FIRST <= after <= LEET_LAST):
                 return False  # perhaps between letters (or leet that may become letters): a letter
+            if c == _EXCLAIM and b - a == 1 and before == SPACE and after == SPACE and _leet_or_letter(
+                    codes, a - 2) and _leet_or_letter(codes, b + 1):
+                return False  # perhaps spelled out between letters: "r ! c ! n"
             continue  # falls back below, with the other classes
         # next to a Latin letter of the text, not one this loop made ("a$$$$@": the full reading's rounds end)
         before = int(codes[p - 1]) if p > 0 and p - 1 != made else MARK

@@ -301,7 +301,8 @@ def _reading_final(buf: str, q: int) -> bool:
     """Whether no later character can change how the digit, ! or | at q is read (letter or not).
 
     A ! or | becomes a letter only in a run of at most three between two Latin letters, so a space or plain
-    punctuation on either side of its run settles it as punctuation. Otherwise the character is settled
+    punctuation on either side of its run settles it as punctuation, unless a lone ! stands between spaces
+    and letters that may stand alone ("r ! c ! n": _may_be_spelled_out). Otherwise the character is settled
     once _OWN_READING characters follow it and no other digit, ! or | (nor any character outside plain
     text) stands within REACH of it, so no chain of leet resolution can reach it."""
     n = len(buf)
@@ -312,12 +313,26 @@ def _reading_final(buf: str, q: int) -> bool:
             a -= 1
         while b < n and buf[b] == c:
             b += 1
-        if (a > 0 and buf[a - 1] in _PLAIN_SEPARATOR) or (b < n and (buf[b] in _PLAIN_SEPARATOR or b - a > 3)):
+        between_letters = not ((a > 0 and buf[a - 1] in _PLAIN_SEPARATOR) or (b < n and (buf[b] in _PLAIN_SEPARATOR or b - a > 3)))
+        if not between_letters and not (c == "!" and _may_be_spelled_out(buf, a, b)):
             return True
     if q + _OWN_READING >= n:
         return False
     around = buf[max(0, q - REACH):q] + buf[q + 1:q + REACH + 1]
     return _PLAIN_TAIL.fullmatch(around) is not None
+
+
+def _may_be_spelled_out(buf: str, a: int, b: int) -> bool:
+    """Whether the run of ! at [a, b) may still read as a letter spelled out between two letters that stand
+    alone ("r ! c ! n", normalize._tight), as far as the text so far tells."""
+    n = len(buf)
+    if b - a > 1 or (a > 0 and buf[a - 1] != " ") or (b < n and buf[b] != " "):
+        return False
+    for letter, beyond in ((a - 2, a - 3), (b + 1, b + 2)):
+        if 0 <= letter < n and (buf[letter] in _PLAIN_SEPARATOR or buf[letter].isspace()
+                                or (0 <= beyond < n and buf[beyond].isascii() and buf[beyond].isalpha())):
+            return False
+    return True
 
 
 def _open_reread(buf: str, start: int) -> bool:
