@@ -159,8 +159,6 @@ def default_allow() -> TermList:
     return TermList("allow", tuple(dict.fromkeys(phrases.terms + words.terms)), f"{phrases.source}, {words.source}")
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class _Entry:
     term: str

@@ -14,19 +14,23 @@ and keeps the arrays that map every skeleton character back to the original stri
    followed by a space is the end of a sentence).
 3. Leetspeak, in context only: the digits 0 1 3 4 5 7 8 read as o i e a s t b, and the symbols @ $ € ¢
    as a s e c, when a Latin letter stands next to them ("h3r0in", "@ss", "$hit"), across punctuation
-   ("c.0.c.a.i.n.e"), or across a space when that letter stands alone ("$ h i t", not "5 hit");
-   a run of one to three ! or | reads as i or l only between two letters ("k!ll", "sh!!t"). It runs
-   in LEET_ROUNDS passes, so chains of three ("@$$h0le") resolve. One to three capitals followed only by
-   one to four digits are a code (A55, M4, A380, SH17), not leet; so are numbers of two digits or more and
-   a digit before a hyphenated word ("5-hit"). So "2024", "$5", "5 hit points", "kill!" and
-   "the A55" are left alone.
+   ("c.0.c.a.i.n.e"), or across a space when that letter stands alone ("$ h i t", not "5 hit"; a lone
+   "a" or "i" is a word and lends only where it is spelled out itself: "$ a r 1 n", not "a 5 hit");
+   a run of one to three ! or | reads as i or l only between two letters ("k!ll", "sh!!t"), and a lone
+   ! spelled out between lone letters ("r ! c ! n"). It runs in LEET_ROUNDS passes, so chains of three
+   ("@$$h0le") resolve; then a word of leet symbols alone, with no letter in reach ("@$$": two of
+   @ $ € ¢, three to eight characters, no price), reads as letters. One to three capitals followed only by
+   one to four digits are a code (A55, M4, A380, SH17), not leet; so are part numbers (6HB-220), numbers
+   of two digits or more (but in a dotted chain of letters: "H.3.R.0.1.N") and a digit before a hyphenated
+   word ("5-hit"). So "2024", "$5", "5 hit points", "kill!" and "the A55" are left alone.
    Decision: leet is contextual rather than global, because a global digit map turns every number
    into letters and every "!" after a word into an "i", which costs word boundaries.
    Two readings (`readings`): where a 1, ! or | became a letter, a second reading takes ! and | as
    punctuation and 1 as l ("k!i!l!l", "ki11"); the lexicon matches both and reports the union.
    The katakana long-vowel mark ー between two Chinese characters is a separator ("毒ー品").
    A third reading (`glyph_text`) reads letters drawn with several symbols (|_| |< /\\ \\/ |\\| ...),
-   v for u between consonants and 9 or 6 for g beside a letter; the loose reading folds v, 6 and 9
+   # for h between leet characters ("$#!t"), v for u between consonants and 9 or 6 for g beside a
+   letter or across a dot from one ("6.h.b"); the loose reading folds v, 6 and 9
    the same way and steps aside (None) where a multi-symbol glyph touches a letter.
 4. Runs of one repeated character collapse to one ("kiiilll" → "kil"); the run lengths are kept so
    that the lexicon can still require "kill" to have two l's (so "kil" or "as" do not match "kill" or
