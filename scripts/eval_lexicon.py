@@ -1,6 +1,7 @@
 """Lexicon quality: recall on written evasions of shipped terms, false positives on benign near-misses.
 
-    .venv/bin/python scripts/eval_lexicon.py --set heldout10  # held-out v10: the last measured (once, then seen)
+    .venv/bin/python scripts/eval_lexicon.py --set heldout11  # held-out v11: the last measured (once, then seen)
+    .venv/bin/python scripts/eval_lexicon.py --set heldout10  # held-out v10: measured once, then seen
     .venv/bin/python scripts/eval_lexicon.py --set heldout8  # held-out v8: measured once, then seen
     .venv/bin/python scripts/eval_lexicon.py --set heldout9  # held-out v9: measured once, then seen
     .venv/bin/python scripts/eval_lexicon.py --set heldout7  # held-out v7: seen (one fix from it)
@@ -13,7 +14,7 @@
     .venv/bin/python scripts/eval_lexicon.py --set tuning    # the sets used while tuning
     .venv/bin/python scripts/eval_lexicon.py --json --show-failures
 
-Data: tests/moderation/data/{evasions,benign}_{tuning,heldout,heldout2,...,heldout10}.tsv (see PROVENANCE.md there).
+Data: tests/moderation/data/{evasions,benign}_{tuning,heldout,heldout2,...,heldout11}.tsv (see PROVENANCE.md there).
 An evasion case counts as found when a lexicon of every shipped list (default and strict) reports a
 match of its term; a benign case is a false positive when it reports any match at all.
 """
@@ -78,9 +79,9 @@ def evaluate(lexicon: Lexicon, evasions: list[Case], benign: list[Case]) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", choices=["heldout10", "heldout8", "heldout9", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout2",
+    parser.add_argument("--set", choices=["heldout11", "heldout10", "heldout8", "heldout9", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout2",
                                           "heldout", "tuning"],
-                        default="heldout10", help="heldout10: the last set measured; heldout9 ... heldout: v9 to v1; none "
+                        default="heldout11", help="heldout11: the last set measured; heldout10 ... heldout: v10 to v1; none "
                                                  "is clean any more (PROVENANCE.md); tuning")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--show-failures", action="store_true")

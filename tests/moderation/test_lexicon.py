@@ -51,7 +51,9 @@ def found(lexicon: Lexicon, text: str) -> list[tuple[str, str]]:
     ("$#!t server", "shit", "$#!t"),  # "#" for h between leet characters
     ("6.h.b drops", "ghb", "6.h.b"),  # 6 for g across a dot, in a chain
     ("r ! c ! n from castor beans", "ricin", "r ! c ! n"),  # a lone ! spelled out between lone letters
-    ("how to make $ a r 1 n", "sarin", "$ a r 1 n"),  # a lone "a" lends leet context inside spelled-out letters  # a half-width comma inside Chinese is no clause break: 。 and ， are  # a word of leet symbols alone: no letter lends it context  # digits in a dotted chain of letters are no decimal number
+    ("how to make $ a r 1 n", "sarin", "$ a r 1 n"),
+    ("f@99ot", "faggot", "f@99ot"),  # a run of 9s beside a letter is one glyph each
+    ("你个傻B", "傻b", "傻B"),  # the pinyin initial of 逼, a listed spelling  # a lone "a" lends leet context inside spelled-out letters  # a half-width comma inside Chinese is no clause break: 。 and ， are  # a word of leet symbols alone: no letter lends it context  # digits in a dotted chain of letters are no decimal number
 ])
 def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled):
     assert (term, spelled) in found(lexicon, text)
@@ -71,7 +73,9 @@ def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled
     "tracking code 5H1T-9902", "SKU 6HB-220 pencil set",
     "street tacos @$5 every tuesday", "$$ money", "5$5",  # prices are no symbol words
     "landed a 5 hit combo",  # "a" is a word: it lends no leet context to the 5 across a space
-    "page#section", "Bonjour ! Je suis là",  # part numbers: capitals and digits, a hyphen, a number
+    "page#section", "Bonjour ! Je suis là",
+    "0 to 60 in 4.5s", "Model BASS-455 amp", "Track KI-11 on the vinyl",  # a decimal's unit; numbers after a hyphen
+    "the dicky tummy is a virus",  # an inflected form with a harmless sense of its own (allowlisted)  # part numbers: capitals and digits, a hyphen, a number
 ])
 def test_ordinary_text_is_left_alone(lexicon, text):
     assert found(lexicon, text) == []

@@ -354,11 +354,13 @@ def _in_number(text: str, p: int) -> bool:
             "0" <= text[b] <= "9" or (text[b] in ".," and b + 1 < n and "0" <= text[b + 1] <= "9")):
         b += 1
     digits = sum(1 for c in text[a:b] if "0" <= c <= "9")
-    # a Latin letter (or @ $ €) next to it, or after a dot or hyphen next to it ("H.3.R.0.1.N"), makes it leet
-    left_open = a > 0 and p - a < _NUMBER_REACH and (_LEET_BOUND.match(text[a - 1]) or (
-        a > 1 and text[a - 1] in ".-" and _LEET_BOUND.match(text[a - 2])))
-    right_open = b < n and b - p <= _NUMBER_REACH and (_LEET_BOUND.match(text[b]) or (
-        b + 1 < n and text[b] in ".-" and _LEET_BOUND.match(text[b + 1])))
+    # a Latin letter (or @ $ €) next to it makes it leet, but for a decimal, where it is a unit ("4.5s"); so
+    # does one after a dot next to it, in a dotted chain ("H.3.R.0.1.N"; not a hyphen: "BASS-455", "KI-11")
+    decimal = "." in text[a:b]
+    left_open = a > 0 and p - a < _NUMBER_REACH and (
+        (not decimal and _LEET_BOUND.match(text[a - 1])) or (a > 1 and text[a - 1] == "." and _LEET_BOUND.match(text[a - 2])))
+    right_open = b < n and b - p <= _NUMBER_REACH and (
+        (not decimal and _LEET_BOUND.match(text[b])) or (b + 1 < n and text[b] == "." and _LEET_BOUND.match(text[b + 1])))
     return digits >= 2 and not left_open and not right_open
 
 
@@ -764,6 +766,9 @@ def _letter_glyphs(text: str, lo: int = 0, hi: int | None = None) -> list[tuple[
     # beside a letter, or across a dot from one, in a chain: "6.h.b" (not a hyphen: "5H1T-9902" is a part number)
     beside = _ASCII_LATIN[before] | _ASCII_LATIN[after] | (_ASCII_DOT[before] & _ASCII_LATIN[_near(small, digits, -2)]) | (
         _ASCII_DOT[after] & _ASCII_LATIN[_near(small, digits, 2)])
+    if len(digits) > 1:  # a run of them is one glyph each: "f@99ot"
+        run = np.cumsum(np.diff(digits, prepend=-2) != 1) - 1
+        beside = np.bincount(run, weights=beside).astype(bool)[run]
     at = np.union1d(vs, digits[beside]).tolist()
     return [(i + lo, i + lo + 1, _LETTER_GLYPHS[part[i]]) for i in at
             if not (part[i] in "69" and _stays_digit(text, i + lo))]
