@@ -90,3 +90,13 @@ def test_the_repositorys_demo_catalogue_loads_and_names_built_in_models():
         assert entry.source in INDEX, f"{entry.name}: {entry.source} is not a built-in model"
         assert set(entry.quality) == {"code", "math", "translation", "chat", "general"}
         assert not entry.prices.free
+
+
+def test_the_example_cloud_catalogue_loads_as_upstream_models_with_prices():
+    from pathlib import Path
+
+    entries = load_catalog(Path(__file__).resolve().parents[2] / "examples/cloud-catalogue.yaml")
+    assert [e.name for e in entries] == ["claude-3-5-sonnet", "gpt-4o", "deepseek-chat", "gpt-4o-mini"]
+    for entry in entries:
+        assert isinstance(entry.upstream, Upstream) and entry.upstream.api_key_env
+        assert not entry.prices.free and "translation" not in entry.quality  # no published score was found
