@@ -1,6 +1,7 @@
 """Lexicon quality: recall on written evasions of shipped terms, false positives on benign near-misses.
 
-    .venv/bin/python scripts/eval_lexicon.py --set heldout11  # held-out v11: the last measured (once, then seen)
+    .venv/bin/python scripts/eval_lexicon.py --set heldout12  # held-out v12: the last measured (once, then seen)
+    .venv/bin/python scripts/eval_lexicon.py --set heldout11  # held-out v11: measured once, then seen
     .venv/bin/python scripts/eval_lexicon.py --set heldout10  # held-out v10: measured once, then seen
     .venv/bin/python scripts/eval_lexicon.py --set heldout8  # held-out v8: measured once, then seen
     .venv/bin/python scripts/eval_lexicon.py --set heldout9  # held-out v9: measured once, then seen
@@ -14,7 +15,7 @@
     .venv/bin/python scripts/eval_lexicon.py --set tuning    # the sets used while tuning
     .venv/bin/python scripts/eval_lexicon.py --json --show-failures
 
-Data: tests/moderation/data/{evasions,benign}_{tuning,heldout,heldout2,...,heldout11}.tsv (see PROVENANCE.md there).
+Data: tests/moderation/data/{evasions,benign}_{tuning,heldout,heldout2,...,heldout12}.tsv (see PROVENANCE.md there).
 An evasion case counts as found when a lexicon of every shipped list (default and strict) reports a
 match of its term; a benign case is a false positive when it reports any match at all.
 """
@@ -79,10 +80,10 @@ def evaluate(lexicon: Lexicon, evasions: list[Case], benign: list[Case]) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", choices=["heldout11", "heldout10", "heldout8", "heldout9", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout2",
-                                          "heldout", "tuning"],
-                        default="heldout11", help="heldout11: the last set measured; heldout10 ... heldout: v10 to v1; none "
-                                                 "is clean any more (PROVENANCE.md); tuning")
+    sets = [f"heldout{v}" for v in range(12, 1, -1)] + ["heldout", "tuning"]
+    parser.add_argument("--set", choices=sets, default=sets[0],
+                        help="heldout12: the last set measured; heldout11 ... heldout: v11 to v1; none is clean any "
+                             "more (PROVENANCE.md); tuning")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--show-failures", action="store_true")
     args = parser.parse_args(argv)

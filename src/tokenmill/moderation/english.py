@@ -53,7 +53,7 @@ not never also just only even too very quite rather more most less least much ma
 there here now again once ever still already yes oh re
 """.split())
 
-MIN_STEM = 3  # shorter words are not inflected ("id", "up")
+MIN_STEM = 3  # shorter words get only a plural ("ids")
 _WORD = re.compile(r"[a-z]+\Z")
 _VOWELS = frozenset("aeiouy")
 
@@ -83,8 +83,10 @@ def inflections(term: str) -> list[Form]:
 def word_forms(word: str) -> list[tuple[str, ...]]:
     """Regular inflections of one lower-case English word (-s, -ed, -ing, -in, -er, -ers, and -y where it
     does not end in e or y), each as its spellings: the plain one first, then one with the last consonant doubled where English doubles it."""
-    if len(word) < MIN_STEM or not _WORD.match(word) or not _VOWELS & set(word) or word.endswith(("ing", "ed")):
+    if not _WORD.match(word) or not _VOWELS & set(word) or word.endswith(("ing", "ed")):
         return []
+    if len(word) < MIN_STEM:
+        return [(word + "s",)]  # only the plural of a short word: "fake ids"
     if word.endswith("e") and not word.endswith("ee"):
         stem = word[:-1]
         return [(f,) for f in (word + "s", word + "d", stem + "ing", stem + "in", word + "r", word + "rs")]

@@ -592,9 +592,17 @@ def _verify(entry: _Entry, nz: Normalized, cs: int, ce: int) -> tuple[int, int] 
         for j in ends:
             if ce - cs > 1 or j - i + 1 >= runs[0]:
                 if _gaps_ok(entry, nz, cs, i, j):
-                    return int(lp[i]), int(lp[j]) + 1
+                    return int(lp[i]), _past_padding(nz.original, int(lp[j]) + 1)
                 return None
     return None
+
+
+def _past_padding(original: str, end: int) -> int:
+    """end moved past zero-width spaces right after it: the rest of a glyph ("fuc|<" is "fuck" and a zero-width
+    space in the glyph reading, normalize.glyph_text), so that the match covers all of it."""
+    while end < len(original) and original[end] == "\u200b":
+        end += 1
+    return end
 
 
 def _after_apostrophe(nz: Normalized, pos: int) -> bool:

@@ -712,7 +712,8 @@ def readings(text: str, first: int = 0, glyphs: list[tuple[int, int, str]] | Non
 # all), and reading them there would send most text past the quick check.
 GLYPHS = {
     "|\\/|": "m", "/\\/\\": "m", "\\/\\/": "w", "|\\|": "n", "/\\/": "n", "|_|": "u", "\\_/": "u",
-    "|-|": "h", "/-\\": "a", "/\\": "a", "\\/": "v", "|<": "k", "|{": "k", "|)": "d", "|3": "b",
+    "|-|": "h", "/-\\": "a", "/\\": "a", "\\/": "v", "|<": "k", "|{": "k", "|)": "d", "|3": "b", "|_": "l",
+    "|_|_": "ll",  # "|<1|_|_": two l's, not u and a mark ("|2" for r is left out: "|2x − 3|" is math)
 }
 _MULTI_GLYPH = re.compile("|".join(re.escape(g) for g in sorted(GLYPHS, key=len, reverse=True)))
 _LETTER_GLYPHS = {"v": "u", "V": "u", "6": "g", "9": "g"}
@@ -827,7 +828,7 @@ def glyph_text(text: str, edits: list[tuple[int, int, str]] | None = None) -> st
         return None
     out, pos = [], 0
     for start, end, letter in edits:
-        out += [text[pos:start], letter, "\u200b" * (end - start - 1)]
+        out += [text[pos:start], letter, "\u200b" * (end - start - len(letter))]
         pos = end
     out.append(text[pos:])
     return "".join(out)
@@ -835,7 +836,8 @@ def glyph_text(text: str, edits: list[tuple[int, int, str]] | None = None) -> st
 
 def _touches_leet(text: str, start: int, end: int) -> bool:
     """Whether the nearest visible character before `start` or from `end` is a Latin letter, a digit, @ or $
-    (zero-width characters between do not count: "|<" + ZWSP + "ill")."""
+    (zero-width characters between do not count: "|<" + ZWSP + "ill"); for a glyph with a digit in it ("|3"),
+    a Latin letter ("|3itch"; "|3.5|" in a table is a number)."""
     before = start - 1
     while before >= 0 and text[before] in _ZERO_WIDTH:
         before -= 1
@@ -843,6 +845,8 @@ def _touches_leet(text: str, start: int, end: int) -> bool:
     while after < len(text) and text[after] in _ZERO_WIDTH:
         after += 1
     near = (text[before] if before >= 0 else "") + text[after:after + 1]
+    if any(c.isdigit() for c in text[start:end]):
+        return any(c.isascii() and c.isalpha() for c in near)
     return any(c.isascii() and (c.isalnum() or c in "@$") for c in near)
 
 
