@@ -310,6 +310,8 @@ _PART_NUMBER = re.compile(r"[A-Z0-9]*[A-Z][A-Z0-9]*-[0-9]{2}")  # a capitals-and
 def _in_part_number(text: str, p: int) -> bool:
     """Whether the digit at p is in a part or tracking number: capitals and digits joined by a hyphen to a number
     of two or more digits ("6HB-220", "5H1T-9902"; at most 8 characters before the hyphen)."""
+    if "-" not in text[p + 1:p + 9]:
+        return False
     a = p
     while a > 0 and p - a < 8 and (text[a - 1].isascii() and (text[a - 1].isdigit() or text[a - 1].isupper())):
         a -= 1
@@ -368,8 +370,7 @@ _LEET_BOUND = re.compile("[A-Za-z@$\u20ac]")
 
 
 _WORD_LETTERS = "aAiI"  # letters that are words of their own ("a 5 hit combo")
-_IS_WORD_LETTER = np.zeros(129, dtype=bool)  # index 128: every code from 128 on
-_IS_WORD_LETTER[[ord(c) for c in _WORD_LETTERS]] = True
+_WORD_LETTERS_NEAR = re.compile("[aAiI]")
 
 
 def _lends(cls: bytearray, p: int, step: int, text: str) -> bool:
@@ -418,8 +419,8 @@ def _tight(cls: bytearray, p: int) -> bool:
     return c == _EXCLAIM_B and b - a == 1 and _spelled_on(cls, p, -1) and _spelled_on(cls, p, 1)
 
 
-def _resolve_slow(text: str, raw: np.ndarray, codes: np.ndarray, cls: bytearray, made: np.ndarray,
-                  slow: np.ndarray, leet: np.ndarray) -> int:
+def _resolve_slow(text: str, codes: np.ndarray, cls: bytearray, made: np.ndarray, slow: np.ndarray,
+                  leet: np.ndarray) -> int:
     """The candidates without a letter right next to them, one by one, in rounds; a candidate is looked at
     only when a Latin letter (first round) or a letter made in the round before is within reach.
     Returns the MADE_ flags of what became letters."""
@@ -435,17 +436,12 @@ def _resolve_slow(text: str, raw: np.ndarray, codes: np.ndarray, cls: bytearray,
         (spaces[right] == spaces[slow]) | (c.take(right + 1, mode="clip") != _L) | (right == n - 1))
     ok_left = (c[left] == _L) & (left < slow) & (slow - left <= LEET_REACH) & (
         (spaces[slow] == spaces[left]) | (c.take(left - 1, mode="clip") != _L) | (left == 0))
-    # a lone "a" or "i" across a space: `_lends` decides, one by one (they are few)
-    word_right = ok_right & (spaces[right] != spaces[slow]) & _IS_WORD_LETTER[np.minimum(raw.take(right, mode="clip"), 128)]
-    word_left = ok_left & (spaces[slow] != spaces[left]) & _IS_WORD_LETTER[np.minimum(raw.take(left, mode="clip"), 128)]
-    if word_right.any() or word_left.any():
-        for k in np.flatnonzero(word_right | word_left).tolist():
-            p = int(slow[k])
-            ok_right[k] = _lends(cls, p, 1, text)
-            ok_left[k] = _lends(cls, p, -1, text)
     symbol = (c[slow] == _EXCLAIM_B) | (c[slow] == _BAR_B)
     first = (ok_right | ok_left) & ~symbol
-    new = [p for p in slow[first].tolist() if not ("0" <= text[p] <= "9" and _stays_digit(text, p))]
+    # near a lone "a" or "i", `_lends` decides again, one by one: they lend only where spelled out themselves
+    new = [p for p in slow[first].tolist() if not ("0" <= text[p] <= "9" and _stays_digit(text, p))
+           and (not _WORD_LETTERS_NEAR.search(text, max(p - LEET_REACH, 0), p + LEET_REACH + 1)
+                or _lends(cls, p, 1, text) or _lends(cls, p, -1, text))]
     new += [p for p in slow[symbol].tolist() if _tight(cls, p)]
     pending = set(slow.tolist())
     reach = LEET_REACH + 1
@@ -614,7 +610,7 @@ def _resolve_leet(text: str, raw: np.ndarray, codes: np.ndarray, t: Tables, alt:
             cls[p] = _L
         slow = live[~quick]
         if len(slow):
-            made_kinds |= _resolve_slow(text, raw, codes, cls, made, slow, leet)
+            made_kinds |= _resolve_slow(text, codes, cls, made, slow, leet)
     rest = np.flatnonzero((codes - AMBIG_FIRST) <= LEET_LAST - AMBIG_FIRST)
     if len(rest):
         lonely = rest[codes[rest] < _EXCLAIM]  # @ $ € ¢ that no letter made leet
