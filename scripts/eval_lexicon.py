@@ -80,7 +80,7 @@ def evaluate(lexicon: Lexicon, evasions: list[Case], benign: list[Case]) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sets = [f"heldout{v}" for v in range(12, 1, -1)] + ["heldout", "tuning"]
+    sets = [f"heldout{v}" for v in range(13, 1, -1)] + ["heldout", "tuning"]
     parser.add_argument("--set", choices=sets, default=sets[0],
                         help="heldout12: the last set measured; heldout11 ... heldout: v11 to v1; none is clean any "
                              "more (PROVENANCE.md); tuning")

@@ -55,6 +55,8 @@ def found(lexicon: Lexicon, text: str) -> list[tuple[str, str]]:
     ("f@99ot", "faggot", "f@99ot"),  # a run of 9s beside a letter is one glyph each
     ("just |<1|_|_ y0urs3lf", "kill yourself", "|<1|_|_ y0urs3lf"),  # |_ for l, |_|_ for ll
     ("dic|< pic", "dick", "dic|<"),  # a glyph at a match's end is covered whole
+    ("i'll mu|2d3r you", "murder", "mu|2d3r"),  # |2 for r, after a letter
+    ("that \\/\\/|-|0|23 stole", "whore", "\\/\\/|-|0|23"),  # glyphs next to glyphs
     ("ｆａｋｅ ｉｄｓ available", "fake id", "ｆａｋｅ ｉｄｓ"),  # a short word's plural
     ("你个傻B", "傻b", "傻B"),  # the pinyin initial of 逼, a listed spelling  # a lone "a" lends leet context inside spelled-out letters  # a half-width comma inside Chinese is no clause break: 。 and ， are  # a word of leet symbols alone: no letter lends it context  # digits in a dotted chain of letters are no decimal number
 ])
@@ -78,7 +80,7 @@ def test_evasions_are_found_at_the_evasive_spelling(lexicon, text, term, spelled
     "landed a 5 hit combo",  # "a" is a word: it lends no leet context to the 5 across a space
     "page#section", "Bonjour ! Je suis là", "|2x − 3| = 5",
     "0 to 60 in 4.5s", "Model BASS-455 amp", "Track KI-11 on the vinyl",  # a decimal's unit; numbers after a hyphen
-    "the dicky tummy is a virus",  # an inflected form with a harmless sense of its own (allowlisted)  # part numbers: capitals and digits, a hyphen, a number
+    "the dicky tummy is a virus", "Claus Sluter's sculptures",  # inflected forms with a harmless sense (allowlisted)  # part numbers: capitals and digits, a hyphen, a number
 ])
 def test_ordinary_text_is_left_alone(lexicon, text):
     assert found(lexicon, text) == []
@@ -216,6 +218,7 @@ def test_second_reading_runs_and_marks(lexicon, text, term, spelled):
     "杀人游戏", "杀人蜂来了", "圣战士", "请假证明", "反诈骗宣传",  # Chinese words across or around a term
     "自杀人数下降了", "常见的解毒品种", "编制毒理学报告", "街边小贩毒舌得很",
     "外面打雷管他呢", "这个涂鸦片区晚上很热闹", "我们公司找外包代开发票务系统",
+    "这游戏音画不同步枪声老是延迟", "这把5杀人头最多", "这种布面能水洗钱夹吗",
     "the mass acres of farmland",  # two ordinary words (SCOWL 35), the last an inflected form's suffix
     "to be head of sales", "the hero in the film", "the pen is mightier",  # ordinary words, one a function word
     "the M55 bus and the A55", "S1 and S2 heart sounds",  # codes, not leet

@@ -709,7 +709,8 @@ def readings(text: str, first: int = 0, glyphs: list[tuple[int, int, str]] | Non
 GLYPHS = {
     "|\\/|": "m", "/\\/\\": "m", "\\/\\/": "w", "|\\|": "n", "/\\/": "n", "|_|": "u", "\\_/": "u",
     "|-|": "h", "/-\\": "a", "/\\": "a", "\\/": "v", "|<": "k", "|{": "k", "|)": "d", "|3": "b", "|_": "l",
-    "|_|_": "ll",  # "|<1|_|_": two l's, not u and a mark ("|2" for r is left out: "|2x − 3|" is math)
+    "|_|_": "ll",  # "|<1|_|_": two l's, not u and a mark
+    "|2": "r",  # only after a letter, a digit, @ or $ ("mu|2d3r", "0|23"; "|2x − 3|" is math)
 }
 _MULTI_GLYPH = re.compile("|".join(re.escape(g) for g in sorted(GLYPHS, key=len, reverse=True)))
 _LETTER_GLYPHS = {"v": "u", "V": "u", "6": "g", "9": "g"}
@@ -727,7 +728,16 @@ def _symbol_glyphs(text: str) -> list[tuple[int, int, str]]:
     found = _hash_glyphs(text) if "#" in text else []
     if not ("|" in text and _bar_pair(text) or "\\" in text and _backslash_pair(text)):
         return found
-    found += [(m.start(), m.end(), GLYPHS[m.group()]) for m in _MULTI_GLYPH.finditer(text) if _touches_leet(text, *m.span())]
+    candidates = [(m.start(), m.end(), GLYPHS[m.group()]) for m in _MULTI_GLYPH.finditer(text)]
+    taken = [_touches_leet(text, s, e) for s, e, _ in candidates]
+    grown = True
+    while grown:  # a glyph right next to a taken one is taken too: "\/\/|-|0" is w, h and o
+        grown = False
+        for k in range(len(candidates)):
+            if not taken[k] and ((k and taken[k - 1] and candidates[k - 1][1] == candidates[k][0]) or (
+                    k + 1 < len(candidates) and taken[k + 1] and candidates[k][1] == candidates[k + 1][0])):
+                taken[k] = grown = True
+    found += [c for c, t in zip(candidates, taken) if t]
     return sorted(found) if len(found) > 1 else found
 
 
@@ -786,7 +796,7 @@ def _bar_pair(text: str) -> bool:
     return False
 
 
-_AFTER_BAR = frozenset("_<{)3\\-")  # the second character of every glyph that starts with |
+_AFTER_BAR = frozenset("_<{)32\\-")  # the second character of every glyph that starts with |
 
 
 def _backslash_pair(text: str) -> bool:
@@ -832,8 +842,9 @@ def glyph_text(text: str, edits: list[tuple[int, int, str]] | None = None) -> st
 
 def _touches_leet(text: str, start: int, end: int) -> bool:
     """Whether the nearest visible character before `start` or from `end` is a Latin letter, a digit, @ or $
-    (zero-width characters between do not count: "|<" + ZWSP + "ill"); for a glyph with a digit in it ("|3"),
-    a Latin letter ("|3itch"; "|3.5|" in a table is a number)."""
+    (zero-width characters between do not count: "|<" + ZWSP + "ill"); for a glyph with a digit in it, a Latin
+    letter ("|3itch"; "|3.5|" in a table is a number), and for "|2" one of them before it ("mu|2d3r", "0|23";
+    "|2x − 3|" is an absolute value)."""
     before = start - 1
     while before >= 0 and text[before] in _ZERO_WIDTH:
         before -= 1
@@ -841,6 +852,8 @@ def _touches_leet(text: str, start: int, end: int) -> bool:
     while after < len(text) and text[after] in _ZERO_WIDTH:
         after += 1
     near = (text[before] if before >= 0 else "") + text[after:after + 1]
+    if text[start:end] == "|2":
+        return before >= 0 and text[before].isascii() and (text[before].isalnum() or text[before] in "@$")
     if any(c.isdigit() for c in text[start:end]):
         return any(c.isascii() and c.isalpha() for c in near)
     return any(c.isascii() and (c.isalnum() or c in "@$") for c in near)
