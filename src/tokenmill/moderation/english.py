@@ -82,7 +82,8 @@ def inflections(term: str) -> list[Form]:
 
 def word_forms(word: str) -> list[tuple[str, ...]]:
     """Regular inflections of one lower-case English word (-s, -ed, -ing, -in, -er, -ers, and -y where it
-    does not end in e or y), each as its spellings: the plain one first, then one with the last consonant doubled where English doubles it."""
+    does not end in e or y), each as its spellings: the plain one first, then one with the last consonant
+    doubled where English doubles it."""
     if not _WORD.match(word) or not _VOWELS & set(word) or word.endswith(("ing", "ed")):
         return []
     if len(word) < MIN_STEM:

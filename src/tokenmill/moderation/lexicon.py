@@ -671,7 +671,8 @@ def _cut_into_words(nz: Normalized, i: int, j: int, cuts: list[tuple[int, bool, 
         spaced |= space and not natural
         if natural:
             if (len(pieces) > 1 and all(p in ORDINARY_WORDS for p in pieces)
-                    and (not spaced or any(p in FUNCTION_WORDS for p in pieces)) and not _disguised(nz, word_start, cut)):
+                    and (not spaced or any(p in FUNCTION_WORDS for p in pieces))
+                    and not _disguised(nz, word_start, cut)):
                 return True
             if len(pieces) > 1 and word == inflected and any(len(p) > 1 for p in pieces) and (
                     len(pieces[-1]) < INFLECTED_TAIL or pieces[-1] in ORDINARY_WORDS):

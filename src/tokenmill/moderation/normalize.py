@@ -360,9 +360,11 @@ def _in_number(text: str, p: int) -> bool:
     # does one after a dot next to it, in a dotted chain ("H.3.R.0.1.N"; not a hyphen: "BASS-455", "KI-11")
     decimal = "." in text[a:b]
     left_open = a > 0 and p - a < _NUMBER_REACH and (
-        (not decimal and _LEET_BOUND.match(text[a - 1])) or (a > 1 and text[a - 1] == "." and _LEET_BOUND.match(text[a - 2])))
+        (not decimal and _LEET_BOUND.match(text[a - 1]))
+        or (a > 1 and text[a - 1] == "." and _LEET_BOUND.match(text[a - 2])))
     right_open = b < n and b - p <= _NUMBER_REACH and (
-        (not decimal and _LEET_BOUND.match(text[b])) or (b + 1 < n and text[b] == "." and _LEET_BOUND.match(text[b + 1])))
+        (not decimal and _LEET_BOUND.match(text[b]))
+        or (b + 1 < n and text[b] == "." and _LEET_BOUND.match(text[b + 1])))
     return digits >= 2 and not left_open and not right_open
 
 
@@ -453,7 +455,8 @@ def _resolve_slow(text: str, codes: np.ndarray, cls: bytearray, made: np.ndarray
                 if cls[p] == _EXCLAIM_B or cls[p] == _BAR_B:
                     ok = _tight(cls, p)
                 else:
-                    ok = (_lends(cls, p, 1, text) or _lends(cls, p, -1, text)) and not ("0" <= text[p] <= "9" and _stays_digit(text, p))
+                    ok = ((_lends(cls, p, 1, text) or _lends(cls, p, -1, text))
+                          and not ("0" <= text[p] <= "9" and _stays_digit(text, p)))
                 if ok:
                     new.append(p)
         if not new:
@@ -742,7 +745,8 @@ def _symbol_glyphs(text: str) -> list[tuple[int, int, str]]:
 
 
 # "#" for h between two leet characters, one of them a digit or symbol ("$#!t"; not "page#section")
-_HASH_GLYPH = re.compile(r"#(?:(?<=[0-9@$!|]#)(?=[0-9A-Za-z@$!|])|(?<=[A-Za-z]#)(?=[0-9@$!|]))")  # "#" first: a fast scan
+# "#" first in the pattern: a fast scan for it, then the look-arounds
+_HASH_GLYPH = re.compile(r"#(?:(?<=[0-9@$!|]#)(?=[0-9A-Za-z@$!|])|(?<=[A-Za-z]#)(?=[0-9@$!|]))")
 
 
 def _hash_glyphs(text: str) -> list[tuple[int, int, str]]:
@@ -771,8 +775,9 @@ def _letter_glyphs(text: str, lo: int = 0, hi: int | None = None) -> list[tuple[
     vs = vs[_ASCII_CONSONANT[_near(small, vs, -1)] & _ASCII_CONSONANT[_near(small, vs, 1)]]
     before, after = _near(small, digits, -1), _near(small, digits, 1)
     # beside a letter, or across a dot from one, in a chain: "6.h.b" (not a hyphen: "5H1T-9902" is a part number)
-    beside = _ASCII_LATIN[before] | _ASCII_LATIN[after] | (_ASCII_DOT[before] & _ASCII_LATIN[_near(small, digits, -2)]) | (
-        _ASCII_DOT[after] & _ASCII_LATIN[_near(small, digits, 2)])
+    beside = (_ASCII_LATIN[before] | _ASCII_LATIN[after]
+              | (_ASCII_DOT[before] & _ASCII_LATIN[_near(small, digits, -2)])
+              | (_ASCII_DOT[after] & _ASCII_LATIN[_near(small, digits, 2)]))
     if len(digits) > 1:  # a run of them is one glyph each: "f@99ot"
         run = np.cumsum(np.diff(digits, prepend=-2) != 1) - 1
         beside = np.bincount(run, weights=beside).astype(bool)[run]

@@ -313,7 +313,8 @@ def _reading_final(buf: str, q: int) -> bool:
             a -= 1
         while b < n and buf[b] == c:
             b += 1
-        between_letters = not ((a > 0 and buf[a - 1] in _PLAIN_SEPARATOR) or (b < n and (buf[b] in _PLAIN_SEPARATOR or b - a > 3)))
+        between_letters = not ((a > 0 and buf[a - 1] in _PLAIN_SEPARATOR)
+                               or (b < n and (buf[b] in _PLAIN_SEPARATOR or b - a > 3)))
         if not between_letters and not (c == "!" and _may_be_spelled_out(buf, a, b)):
             return True
     if q + _OWN_READING >= n:
