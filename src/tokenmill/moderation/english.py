@@ -56,6 +56,7 @@ there here now again once ever still already yes oh re
 MIN_STEM = 3  # shorter words get only a plural ("ids")
 _WORD = re.compile(r"[a-z]+\Z")
 _VOWELS = frozenset("aeiouy")
+_SUFFIXES = ("ed", "ing", "in", "er", "ers")  # after a word that does not end in e or a consonant and y
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +72,18 @@ def inflections(term: str) -> list[Form]:
     forms: dict[str, Form] = {}
     for k in dict.fromkeys([0, len(words) - 1]):
         for spellings in word_forms(words[k]):
-            text = " ".join(words[:k] + [spellings[0]] + words[k + 1:])
+            text = _with_word(words, k, spellings[0])
             forms.setdefault(text, Form(text, k, spellings))
         if k and len(words[k]) > MIN_STEM and words[k].endswith("s") and not words[k].endswith("ss"):
-            text = " ".join(words[:k] + [words[k][:-1]])  # "lsd tabs" -> "lsd tab"
+            text = _with_word(words, k, words[k][:-1])  # "lsd tabs" -> "lsd tab"
             forms.setdefault(text, Form(text, k, (words[k][:-1],)))
     forms.pop(term, None)
     return list(forms.values())
+
+
+def _with_word(words: list[str], k: int, word: str) -> str:
+    """The phrase `words` with its k-th word replaced by `word`."""
+    return " ".join(words[:k] + [word] + words[k + 1:])
 
 
 def word_forms(word: str) -> list[tuple[str, ...]]:
@@ -95,9 +101,9 @@ def word_forms(word: str) -> list[tuple[str, ...]]:
         stem = word[:-1]
         return [(f,) for f in (stem + "ies", stem + "ied", word + "ing", word + "in", stem + "ier", stem + "iers")]
     if word.endswith(("s", "x", "z", "ch", "sh")):
-        return [(word + "es",)] + [(word + s,) for s in ("ed", "ing", "in", "er", "ers", "y")]
+        return [(word + "es",)] + [(word + s,) for s in _SUFFIXES + ("y",)]
     double = word[-1] not in _VOWELS | {"w", "x"} and word[-2] in _VOWELS and word[-3] not in _VOWELS
-    suffixes = ("ed", "ing", "in", "er", "ers") if word.endswith("y") else ("ed", "ing", "in", "er", "ers", "y")
+    suffixes = _SUFFIXES if word.endswith("y") else _SUFFIXES + ("y",)
     return [(word + "s",)] + [(word + s, word + word[-1] + s) if double else (word + s,) for s in suffixes]
 
 
@@ -111,7 +117,7 @@ def lookalikes(form: Form) -> list[str]:
         return []
     spelt = [_runs(s) for s in form.spellings]
     others = [w for w in candidates if all(any(a > b for a, b in zip(_runs(w), r)) for r in spelt)]
-    return [" ".join(words[:form.word] + [w] + words[form.word + 1:]) for w in others]
+    return [_with_word(words, form.word, w) for w in others]
 
 
 def _collapse(word: str) -> str:

@@ -73,8 +73,8 @@ import numpy as np
 
 from tokenmill.moderation.english import FUNCTION_WORDS, ORDINARY_WORDS, inflections, lookalikes
 from tokenmill.moderation.normalize import (
-    BREAK, DATA, EXPAND, FIRST_LETTER, MARK, MAX_GAP, NEWLINE, REACH, SPACE, STOP, UNSPACED, WORD, Loose, Normalized,
-    glyph_edits, letter_glyphs_near, loose_form, loose_skeleton, normalize, readings, tables,
+    BREAK, DATA, EXPAND, FIRST_LETTER, GLYPH_PADDING, MARK, MAX_GAP, NEWLINE, REACH, SPACE, STOP, UNSPACED, WORD,
+    Loose, Normalized, glyph_edits, letter_glyphs_near, loose_form, loose_skeleton, normalize, readings, tables,
 )
 from tokenmill.moderation.segment import SEGMENT_CONTEXT, chinese_words
 
@@ -598,9 +598,9 @@ def _verify(entry: _Entry, nz: Normalized, cs: int, ce: int) -> tuple[int, int] 
 
 
 def _past_padding(original: str, end: int) -> int:
-    """end moved past zero-width spaces right after it: the rest of a glyph ("fuc|<" is "fuck" and a zero-width
-    space in the glyph reading, normalize.glyph_text), so that the match covers all of it."""
-    while end < len(original) and original[end] == "\u200b":
+    """end moved past the padding right after it: the rest of a glyph ("fuc|<" is "fuck" and GLYPH_PADDING in
+    the glyph reading, normalize.glyph_text), so that the match covers all of it."""
+    while end < len(original) and original[end] == GLYPH_PADDING:
         end += 1
     return end
 

@@ -372,7 +372,7 @@ _LEET_BOUND = re.compile("[A-Za-z@$\u20ac]")
 
 
 _WORD_LETTERS = "aAiI"  # letters that are words of their own ("a 5 hit combo")
-_WORD_LETTERS_NEAR = re.compile("[aAiI]")
+_WORD_LETTERS_NEAR = re.compile(f"[{_WORD_LETTERS}]")
 
 
 def _lends(cls: bytearray, p: int, step: int, text: str) -> bool:
@@ -831,6 +831,9 @@ def glyph_edits(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
+GLYPH_PADDING = "\u200b"  # what follows a glyph's letter in the glyph reading, so that it keeps the text's length
+
+
 def glyph_text(text: str, edits: list[tuple[int, int, str]] | None = None) -> str | None:
     """`text` with letters drawn in symbols or stand-in letters read as letters ("c|_|nt" -> "cu" + two
     zero-width spaces + "nt", "fvck" -> "fuck", "9hb" -> "ghb"), the same length; None where it has none."""
@@ -839,7 +842,7 @@ def glyph_text(text: str, edits: list[tuple[int, int, str]] | None = None) -> st
         return None
     out, pos = [], 0
     for start, end, letter in edits:
-        out += [text[pos:start], letter, "\u200b" * (end - start - len(letter))]
+        out += [text[pos:start], letter, GLYPH_PADDING * (end - start - len(letter))]
         pos = end
     out.append(text[pos:])
     return "".join(out)
@@ -955,9 +958,13 @@ def loose_skeleton(text: str) -> Loose | None:
     return Loose(letters[starts].tobytes().decode("utf-32-le"), codes, pos, np.append(starts, len(letters)))
 
 
-def _leet_or_letter(codes: np.ndarray, p: int) -> bool:
-    c = int(codes[p]) if 0 <= p < len(codes) else MARK
-    return 97 <= c <= 122 or AMBIG_FIRST <= c <= LEET_LAST
+def _code_at(codes: np.ndarray, p: int) -> int:
+    return int(codes[p]) if 0 <= p < len(codes) else MARK
+
+
+def _leet_or_letter(code: int) -> bool:
+    """Whether a code is a Latin letter or a leet character that may still become one."""
+    return 97 <= code <= 122 or AMBIG_FIRST <= code <= LEET_LAST
 
 
 def _loose_symbols(text: str, raw: np.ndarray, codes: np.ndarray, symbols: np.ndarray, t: Tables) -> bool:
@@ -973,13 +980,11 @@ def _loose_symbols(text: str, raw: np.ndarray, codes: np.ndarray, symbols: np.nd
                 a -= 1
             while b < n and codes[b] == c:
                 b += 1
-            before = int(codes[a - 1]) if a > 0 else MARK
-            after = int(codes[b]) if b < n else MARK
-            if b - a <= 3 and (97 <= before <= 122 or AMBIG_FIRST <= before <= LEET_LAST) and (
-                    97 <= after <= 122 or AMBIG_FIRST <= after <= LEET_LAST):
+            before, after = _code_at(codes, a - 1), _code_at(codes, b)
+            if b - a <= 3 and _leet_or_letter(before) and _leet_or_letter(after):
                 return False  # perhaps between letters (or leet that may become letters): a letter
             if c == _EXCLAIM and b - a == 1 and before == SPACE and after == SPACE and _leet_or_letter(
-                    codes, a - 2) and _leet_or_letter(codes, b + 1):
+                    _code_at(codes, a - 2)) and _leet_or_letter(_code_at(codes, b + 1)):
                 return False  # perhaps spelled out between letters: "r ! c ! n"
             continue  # falls back below, with the other classes
         # next to a Latin letter of the text, not one this loop made ("a$$$$@": the full reading's rounds end)
